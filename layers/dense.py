@@ -1,0 +1,77 @@
+"""Fully connected layer (book section 6.2, eqs. 6.2 and 6.5-6.11)."""
+
+from __future__ import annotations
+
+import backend
+
+from .base import Layer
+from .initializers import get_initializer
+from .validation import check_input, check_positive_int
+
+
+class Dense(Layer):
+    """Affine map ``y = x W + b`` (eq. 6.2: x_j = Σ_i y_i w_ji + b_j, in batch form).
+
+    Parameters
+    ----------
+    input_size, output_size : int
+        Number of input and output features.
+    weight_init : str or callable
+        See :mod:`layers.initializers`; default ``"xavier_uniform"``.
+        ``"he_normal"`` suits rectifiers, ``"lecun_normal"`` SELU, ``"book"``
+        reproduces the book's ``0.01 * randn``.
+    use_bias : bool
+        Add the bias ``b`` (default True). The slides' worked example has none.
+    seed : int, optional
+        Seed of the initializer's generator, for reproducible models.
+
+    Shapes
+    ------
+    input (batch, input_size) -> output (batch, output_size);
+    ``params = [W (input_size, output_size), b (output_size,)]``.
+
+    Backward (eqs. 6.5-6.7, 6.12)::
+
+        dE/dx = dE/dy W^T,   dE/dW = x^T dE/dy,   dE/db = Σ_batch dE/dy
+    """
+
+    def __init__(self, input_size, output_size, weight_init="xavier_uniform", use_bias=True, seed=None):
+        super().__init__()
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.output_size = check_positive_int(output_size, "output_size")
+        init = get_initializer(weight_init)
+        dtype = backend.get_default_dtype()
+        rng = backend.rng(seed)
+        self.W = init((self.input_size, self.output_size), self.input_size, self.output_size, rng, dtype)
+        self.params = [self.W]
+        self.use_bias = bool(use_bias)
+        if self.use_bias:
+            self.b = backend.get_device().xp.zeros((self.output_size,), dtype=dtype)
+            self.params.append(self.b)
+        self.input = None
+
+    def forward(self, input_data):
+        check_input(input_data, ndim=2, layer="Dense")
+        if input_data.shape[1] != self.input_size:
+            raise ValueError(
+                f"Dense: input_data: expected {self.input_size} features (shape (batch, {self.input_size})), "
+                f"got shape {tuple(input_data.shape)}"
+            )
+        backend.get_array_module(input_data, self.W)  # mixed-device TypeError
+        self.input = input_data
+        out = input_data @ self.W
+        if self.use_bias:
+            out += self.b
+        return out
+
+    def backward(self, grad_output):
+        if self.input is None:
+            raise RuntimeError("Dense.backward called before forward")
+        grad_input = grad_output @ self.W.T
+        grads = [self.input.T @ grad_output]
+        if self.use_bias:
+            grads.append(grad_output.sum(axis=0))
+        return grad_input, grads
+
+    def output_shape(self, input_shape):
+        return (input_shape[0], self.output_size)

@@ -1,0 +1,101 @@
+"""Weight initializers (book section 25.1; slides 003: Xavier/Glorot and He).
+
+Each initializer is ``init(shape, fan_in, fan_out, rng, dtype) -> ndarray`` on
+the generator's device. For a Dense layer ``fan_in = input_size`` and
+``fan_out = output_size``; for a convolution ``fan_in = C_in * kh * kw`` and
+``fan_out = C_out * kh * kw``.
+
+====================  ==============================================
+name                  distribution
+====================  ==============================================
+``"xavier_uniform"``  U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+``"xavier_normal"``   N(0, 2 / (fan_in + fan_out))
+``"he_normal"``       N(0, 2 / fan_in)            (rectifiers)
+``"he_uniform"``      U(-a, a), a = sqrt(6 / fan_in)
+``"lecun_normal"``    N(0, 1 / fan_in)            (SELU, section 8.5)
+``"lecun_uniform"``   U(-a, a), a = sqrt(3 / fan_in)
+``"book"``            0.01 * N(0, 1)              (the book's code blocks)
+``"zeros"``           0
+====================  ==============================================
+
+``"glorot_uniform"`` and ``"glorot_normal"`` are aliases of the Xavier ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _normal(rng, shape, std, dtype):
+    return (rng.standard_normal(shape) * std).astype(dtype, copy=False)
+
+
+def _uniform(rng, shape, limit, dtype):
+    return rng.uniform(-limit, limit, size=shape).astype(dtype, copy=False)
+
+
+def xavier_uniform(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """Glorot & Bengio (2010): U(-a, a), a = sqrt(6 / (fan_in + fan_out))."""
+    return _uniform(rng, shape, math.sqrt(6.0 / (fan_in + fan_out)), dtype)
+
+
+def xavier_normal(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """Glorot & Bengio (2010): N(0, σ²), σ = sqrt(2 / (fan_in + fan_out))."""
+    return _normal(rng, shape, math.sqrt(2.0 / (fan_in + fan_out)), dtype)
+
+
+def he_normal(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """He et al. (2015): N(0, σ²), σ = sqrt(2 / fan_in)."""
+    return _normal(rng, shape, math.sqrt(2.0 / fan_in), dtype)
+
+
+def he_uniform(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """He et al. (2015): U(-a, a), a = sqrt(6 / fan_in)."""
+    return _uniform(rng, shape, math.sqrt(6.0 / fan_in), dtype)
+
+
+def lecun_normal(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """LeCun (1998), used with SELU: N(0, σ²), σ = sqrt(1 / fan_in)."""
+    return _normal(rng, shape, math.sqrt(1.0 / fan_in), dtype)
+
+
+def lecun_uniform(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """LeCun: U(-a, a), a = sqrt(3 / fan_in)."""
+    return _uniform(rng, shape, math.sqrt(3.0 / fan_in), dtype)
+
+
+def book(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """The book's code blocks: ``np.random.randn(*shape) * 0.01``."""
+    return _normal(rng, shape, 0.01, dtype)
+
+
+def zeros(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """All zeros (biases)."""
+    return (rng.standard_normal(shape) * 0).astype(dtype, copy=False)
+
+
+INITIALIZERS = {
+    "xavier_uniform": xavier_uniform,
+    "glorot_uniform": xavier_uniform,
+    "xavier_normal": xavier_normal,
+    "glorot_normal": xavier_normal,
+    "he_normal": he_normal,
+    "he_uniform": he_uniform,
+    "lecun_normal": lecun_normal,
+    "lecun_uniform": lecun_uniform,
+    "book": book,
+    "zeros": zeros,
+}
+
+
+def get_initializer(name_or_fn):
+    """Return the initializer function for a name in :data:`INITIALIZERS`, or a callable as is."""
+    if callable(name_or_fn):
+        return name_or_fn
+    if isinstance(name_or_fn, str) and name_or_fn.lower() in INITIALIZERS:
+        return INITIALIZERS[name_or_fn.lower()]
+    raise ValueError(
+        f"weight_init: expected one of {sorted(INITIALIZERS)} or a callable, got {name_or_fn!r}"
+    )
