@@ -1,0 +1,301 @@
+"""Batch and layer normalization (book section 25.3: 25.3.1 "Normalização de Camadas",
+25.3.2 "Normalização de Batch").
+
+Both layers standardise their input over some axes and apply a learned affine
+map per feature::
+
+    x̂ = (x - μ) / sqrt(σ² + ε),     y = γ x̂ + β
+
+with μ and σ² (biased variance, divided by N) taken over the normalised axes.
+Their backward pass shares one formula: for N normalised elements,
+
+    dE/dβ = Σ dE/dy,    dE/dγ = Σ dE/dy ⊙ x̂,    g = dE/dy ⊙ γ
+    dE/dx = (1 / sqrt(σ² + ε)) (g - mean(g) - x̂ ⊙ mean(g ⊙ x̂))
+
+where the means run over the same axes as μ and σ².
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import backend
+
+from .base import Layer
+from .validation import check_input, check_positive_int, check_rate
+
+
+def _check_epsilon(epsilon) -> float:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise TypeError(f"epsilon: expected a positive number, got {type(epsilon).__name__} {epsilon!r}")
+    if not epsilon > 0:
+        raise ValueError(f"epsilon: expected a positive number, got {epsilon}")
+    return float(epsilon)
+
+
+def _standardize(x, axes, epsilon):
+    """Return ``(x̂, 1/sqrt(σ²+ε), μ, σ²)`` with statistics over ``axes`` (kept as size-1 axes)."""
+    xp = backend.get_array_module(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / xp.sqrt(var + x.dtype.type(epsilon))
+    return centered * inv_std, inv_std, mean, var
+
+
+def _standardize_backward(grad_xhat, x_hat, inv_std, axes):
+    """dE/dx from dE/dx̂ when x̂ was standardised with batch statistics over ``axes``."""
+    mean_g = grad_xhat.mean(axis=axes, keepdims=True)
+    mean_gx = (grad_xhat * x_hat).mean(axis=axes, keepdims=True)
+    return inv_std * (grad_xhat - mean_g - x_hat * mean_gx)
+
+
+class BatchNormalization(Layer):
+    """Batch normalization (Ioffe and Szegedy, 2015; book section 25.3.2).
+
+    Each feature is standardised with the statistics of the current batch in
+    training, and with running statistics in evaluation, then scaled and
+    shifted by learned ``gamma`` and ``beta``::
+
+        training:   μ_B, σ²_B over every axis except ``axis`` (batch, and H, W for NHWC)
+                    y = γ (x - μ_B) / sqrt(σ²_B + ε) + β
+                    running_mean = momentum * running_mean + (1 - momentum) * μ_B
+                    running_var  = momentum * running_var  + (1 - momentum) * σ²_B
+        evaluation: y = γ (x - running_mean) / sqrt(running_var + ε) + β
+
+    The momentum convention is Keras's (``momentum`` is the weight of the old
+    running value; PyTorch's ``momentum`` is ``1 - ours``). ``σ²_B`` is the
+    biased batch variance (divided by N), in training and in the running
+    update, as in Keras.
+
+    Parameters
+    ----------
+    num_features : int
+        Size of the feature axis (F for ``(B, F)``, C for NHWC ``(B, H, W, C)``).
+    momentum : float in [0, 1)
+        Weight of the old running statistics (default 0.9).
+    epsilon : float > 0
+        Added to the variance (default 1e-5, as PyTorch and the LayerNormalization
+        here; Keras uses 1e-3).
+    axis : int
+        The feature axis (default -1: the last, for ``(B, F)`` and NHWC).
+
+    Shapes
+    ------
+    input (batch, ..., num_features, ...) -> output of the same shape and dtype.
+    ``params = [gamma (num_features,), beta (num_features,)]`` (ones and zeros);
+    ``buffers = {"running_mean": zeros (num_features,), "running_var": ones (num_features,)}``,
+    saved and moved with the layer.
+
+    Backward
+    --------
+    Training mode differentiates through the batch statistics (formula in the
+    module docstring, means over the non-feature axes). Evaluation mode is the
+    fixed affine map ``dE/dx = dE/dy γ / sqrt(running_var + ε)``.
+    ``dE/dγ = Σ dE/dy x̂`` and ``dE/dβ = Σ dE/dy`` in both modes.
+    """
+
+    def __init__(self, num_features, momentum=0.9, epsilon=1e-5, axis=-1):
+        super().__init__()
+        self.num_features = check_positive_int(num_features, "num_features")
+        self.momentum = check_rate(momentum, "momentum")
+        self.epsilon = _check_epsilon(epsilon)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"axis: expected an int, got {type(axis).__name__} {axis!r}")
+        self.axis = int(axis)
+        dtype = backend.get_default_dtype()
+        xp = backend.get_device().xp
+        self.gamma = xp.ones((self.num_features,), dtype=dtype)
+        self.beta = xp.zeros((self.num_features,), dtype=dtype)
+        self.params = [self.gamma, self.beta]
+        self.buffers = {
+            "running_mean": xp.zeros((self.num_features,), dtype=dtype),
+            "running_var": xp.ones((self.num_features,), dtype=dtype),
+        }
+        self._cache = None
+
+    @property
+    def running_mean(self):
+        """Running mean per feature, ``buffers["running_mean"]``."""
+        return self.buffers["running_mean"]
+
+    @running_mean.setter
+    def running_mean(self, value):
+        self.buffers["running_mean"] = value
+
+    @property
+    def running_var(self):
+        """Running (biased) variance per feature, ``buffers["running_var"]``."""
+        return self.buffers["running_var"]
+
+    @running_var.setter
+    def running_var(self, value):
+        self.buffers["running_var"] = value
+
+    def _feature_axis(self, x) -> int:
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ValueError(
+                f"BatchNormalization: axis: expected an axis of the {x.ndim}-D input_data "
+                f"(shape {tuple(x.shape)}), got {self.axis}"
+            )
+        axis = self.axis % x.ndim
+        if axis == 0:
+            raise ValueError("BatchNormalization: axis: expected a feature axis other than the batch axis 0, got 0")
+        if x.shape[axis] != self.num_features:
+            raise ValueError(
+                f"BatchNormalization: input_data: expected {self.num_features} features on axis {self.axis}, "
+                f"got shape {tuple(x.shape)}"
+            )
+        return axis
+
+    def forward(self, input_data):
+        x = check_input(input_data, layer="BatchNormalization")
+        if x.ndim < 2:
+            raise ValueError(
+                f"BatchNormalization: input_data: expected an array of at least 2 dimensions (batch, ..., features), "
+                f"got shape {tuple(x.shape)}"
+            )
+        axis = self._feature_axis(x)
+        xp = backend.get_array_module(x, self.gamma)  # mixed-device TypeError
+        axes = tuple(a for a in range(x.ndim) if a != axis)
+        bshape = tuple(self.num_features if a == axis else 1 for a in range(x.ndim))
+        gamma = self.gamma.astype(x.dtype, copy=False).reshape(bshape)
+        beta = self.beta.astype(x.dtype, copy=False).reshape(bshape)
+
+        if self.training:
+            count = x.size // self.num_features
+            if count < 2:
+                raise ValueError(
+                    f"BatchNormalization: input_data: expected more than 1 value per feature in training "
+                    f"(batch statistics), got shape {tuple(x.shape)}; use a larger batch or eval()"
+                )
+            x_hat, inv_std, mean, var = _standardize(x, axes, self.epsilon)
+            m = self.momentum
+            # In place: the buffers keep their identity (and dtype) for savers and optimizers.
+            running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+            running_mean *= m
+            running_mean += (1.0 - m) * mean.reshape(-1).astype(running_mean.dtype, copy=False)
+            running_var *= m
+            running_var += (1.0 - m) * var.reshape(-1).astype(running_var.dtype, copy=False)
+        else:
+            running_mean = self.buffers["running_mean"].astype(x.dtype, copy=False).reshape(bshape)
+            running_var = self.buffers["running_var"].astype(x.dtype, copy=False).reshape(bshape)
+            inv_std = 1.0 / xp.sqrt(running_var + x.dtype.type(self.epsilon))
+            x_hat = (x - running_mean) * inv_std
+        self._cache = (self.training, x_hat, inv_std, gamma, axes)
+        return gamma * x_hat + beta
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise RuntimeError("BatchNormalization.backward called before forward")
+        training, x_hat, inv_std, gamma, axes = self._cache
+        if tuple(grad_output.shape) != tuple(x_hat.shape):
+            raise ValueError(
+                f"BatchNormalization: grad_output: expected shape {tuple(x_hat.shape)} (the last forward's "
+                f"output), got {tuple(grad_output.shape)}"
+            )
+        grad_gamma = (grad_output * x_hat).sum(axis=axes).astype(self.gamma.dtype, copy=False)
+        grad_beta = grad_output.sum(axis=axes).astype(self.beta.dtype, copy=False)
+        grad_xhat = grad_output * gamma
+        if training:
+            grad_input = _standardize_backward(grad_xhat, x_hat, inv_std, axes)
+        else:
+            grad_input = grad_xhat * inv_std
+        return grad_input, [grad_gamma, grad_beta]
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class LayerNormalization(Layer):
+    """Layer normalization (Ba, Kiros and Hinton, 2016; book section 25.3.1).
+
+    Each sample is standardised over its last ``len(normalized_shape)`` axes
+    (its features), with no batch statistics, so training and evaluation
+    behave the same and any batch size works::
+
+        μ, σ² over the normalised axes of one sample
+        y = γ (x - μ) / sqrt(σ² + ε) + β
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        Shape of the trailing axes to normalise: ``num_features`` (the last
+        axis, the usual case) or e.g. ``(H, W, C)``.
+    epsilon : float > 0
+        Added to the variance (default 1e-5).
+    center, scale : bool
+        Learn ``beta`` / ``gamma`` (default True). Only the learned ones are in ``params``.
+
+    Shapes
+    ------
+    input (batch, ..., *normalized_shape) -> output of the same shape and dtype;
+    ``params = [gamma normalized_shape, beta normalized_shape]`` (ones and zeros).
+
+    Backward: the module docstring's formula with means over the normalised
+    axes; ``dE/dγ`` and ``dE/dβ`` sum over the leading (batch) axes.
+    """
+
+    def __init__(self, normalized_shape, epsilon=1e-5, center=True, scale=True):
+        super().__init__()
+        if isinstance(normalized_shape, (tuple, list)):
+            if len(normalized_shape) == 0:
+                raise ValueError("normalized_shape: expected an int or a non-empty tuple of ints, got ()")
+            shape = tuple(check_positive_int(s, f"normalized_shape[{i}]") for i, s in enumerate(normalized_shape))
+        else:
+            shape = (check_positive_int(normalized_shape, "normalized_shape"),)
+        self.normalized_shape = shape
+        self.epsilon = _check_epsilon(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        dtype = backend.get_default_dtype()
+        xp = backend.get_device().xp
+        self.gamma = xp.ones(shape, dtype=dtype) if self.scale else None
+        self.beta = xp.zeros(shape, dtype=dtype) if self.center else None
+        self.params = [p for p in (self.gamma, self.beta) if p is not None]
+        self._cache = None
+
+    def forward(self, input_data):
+        x = check_input(input_data, layer="LayerNormalization")
+        k = len(self.normalized_shape)
+        if x.ndim < k + 1 or tuple(x.shape[-k:]) != self.normalized_shape:
+            expected = ", ".join(str(s) for s in self.normalized_shape)
+            raise ValueError(
+                f"LayerNormalization: input_data: expected shape (batch, ..., {expected}), got {tuple(x.shape)}"
+            )
+        backend.get_array_module(x, *self.params)  # mixed-device TypeError
+        axes = tuple(range(x.ndim - k, x.ndim))
+        x_hat, inv_std, _, _ = _standardize(x, axes, self.epsilon)
+        out = x_hat
+        gamma = None
+        if self.scale:
+            gamma = self.gamma.astype(x.dtype, copy=False)
+            out = out * gamma
+        if self.center:
+            out = out + self.beta.astype(x.dtype, copy=False)
+        self._cache = (x_hat, inv_std, gamma, axes)
+        return out
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise RuntimeError("LayerNormalization.backward called before forward")
+        x_hat, inv_std, gamma, axes = self._cache
+        if tuple(grad_output.shape) != tuple(x_hat.shape):
+            raise ValueError(
+                f"LayerNormalization: grad_output: expected shape {tuple(x_hat.shape)} (the last forward's "
+                f"output), got {tuple(grad_output.shape)}"
+            )
+        batch_axes = tuple(range(x_hat.ndim - len(axes)))
+        grads = []
+        if self.scale:
+            grads.append((grad_output * x_hat).sum(axis=batch_axes).astype(self.gamma.dtype, copy=False))
+            grad_xhat = grad_output * gamma
+        else:
+            grad_xhat = grad_output
+        if self.center:
+            grads.append(grad_output.sum(axis=batch_axes).astype(self.beta.dtype, copy=False))
+        grad_input = _standardize_backward(grad_xhat, x_hat, inv_std, axes)
+        return grad_input, (grads if self.params else None)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
