@@ -1,0 +1,171 @@
+"""The Loss protocol (book chapters 10-11; section 6.2 for the squared error) and its input checks.
+
+A loss is anything with::
+
+    forward(y_pred, y_true) -> float     # the reduced loss, a Python float
+    backward()              -> dE/dy_pred  # same shape and dtype as y_pred
+
+Subclasses compute an *unreduced* loss (one value per element, or one per
+sample for the losses that sum over the class axis) and its derivative; the
+base class applies the reduction:
+
+==============  ==============================================================
+``reduction``   E
+==============  ==============================================================
+``"mean"``      (1/N) Σ_n ℓ_n  over the N unreduced values (the default)
+``"sum"``       Σ_n ℓ_n
+==============  ==============================================================
+
+For the element-wise losses (MSE, MAE, Huber, BCE, Hinge) N is the number of
+elements of ``y_pred``; for the class-axis losses (categorical cross-entropy,
+sparse, KL, multiclass hinge) ℓ_n is a per-sample sum over the last axis and N
+is the number of samples (every axis but the last).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import backend
+
+
+def _describe(x) -> str:
+    return f"{type(x).__name__} with dtype {x.dtype} and shape {tuple(x.shape)}"
+
+
+class Loss:
+    """Base class of every loss.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum"}
+        How the unreduced values are combined (see the module docstring).
+
+    Notes
+    -----
+    ``forward`` validates its inputs, caches them, and returns a Python float
+    (one device synchronisation on the GPU). ``backward`` returns dE/dy_pred
+    for the *reduced* loss, as an array of ``y_pred``'s shape, dtype and device.
+    ``loss(y_pred, y_true)`` is ``loss.forward(y_pred, y_true)``.
+    """
+
+    #: reductions a subclass accepts; MeanSquaredError adds "book".
+    reductions = ("mean", "sum")
+    #: True for losses whose unreduced values are per sample (sum over the last axis).
+    per_sample = False
+
+    def __init__(self, reduction: str = "mean"):
+        if reduction not in self.reductions:
+            raise ValueError(
+                f"{type(self).__name__}: reduction: expected one of {', '.join(map(repr, self.reductions))}, "
+                f"got {reduction!r}"
+            )
+        self.reduction = reduction
+        self._cache = None
+
+    # -- subclass hooks ------------------------------------------------------
+    def _values(self, y_pred, y_true, xp):
+        """Unreduced loss values (per element or per sample)."""
+        raise NotImplementedError
+
+    def _grad(self, y_pred, y_true, xp):
+        """Derivative of the *sum* of the unreduced values w.r.t. ``y_pred``."""
+        raise NotImplementedError
+
+    def _prepare_targets(self, y_pred, y_true, xp):
+        """Check and convert ``y_true``; default: same shape as y_pred, cast to its dtype."""
+        self._check_same_shape(y_pred, y_true)
+        return y_true.astype(y_pred.dtype, copy=False)
+
+    def _scale(self, count: int) -> float:
+        """Factor turning Σ ℓ_n into the reduced loss."""
+        return 1.0 / count if self.reduction == "mean" else 1.0
+
+    # -- the protocol --------------------------------------------------------
+    def forward(self, y_pred, y_true) -> float:
+        """Return the reduced loss as a Python float and cache what ``backward`` needs.
+
+        Parameters
+        ----------
+        y_pred : float array, shape (batch, ...)
+            Predictions (probabilities, logits or values, see each loss).
+        y_true : array_like
+            Targets, on the same device as ``y_pred``; shape and dtype as each
+            loss documents (same shape as ``y_pred`` unless stated).
+        """
+        name = type(self).__name__
+        if not hasattr(y_pred, "shape") or not hasattr(y_pred, "dtype"):
+            raise TypeError(f"{name}: y_pred: expected a NumPy or CuPy float array, got {type(y_pred).__name__}")
+        if y_pred.dtype.kind != "f":
+            raise TypeError(
+                f"{name}: y_pred: expected a floating-point array (float32 or float64), got dtype {y_pred.dtype}; "
+                "convert with y_pred.astype(np.float32)"
+            )
+        xp = backend.get_array_module(y_pred)
+        if not hasattr(y_true, "dtype"):
+            y_true = xp.asarray(y_true)
+        backend.get_array_module(y_pred, y_true)  # mixed-device TypeError naming both
+        if y_true.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: y_true: expected a numeric array, got {_describe(y_true)}")
+        if y_pred.size == 0:
+            raise ValueError(f"{name}: y_pred: expected a non-empty array, got shape {tuple(y_pred.shape)}")
+        if self.per_sample and y_pred.ndim < 1:
+            raise ValueError(f"{name}: y_pred: expected an array of shape (..., classes), got a 0-D array")
+        y_true = self._prepare_targets(y_pred, y_true, xp)
+        values = self._values(y_pred, y_true, xp)
+        count = int(values.size)
+        self._cache = (y_pred, y_true, count)
+        return float(values.sum(dtype=np.float64)) * self._scale(count)
+
+    def backward(self):
+        """dE/dy_pred of the last ``forward``: same shape, dtype and device as ``y_pred``."""
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        y_pred, y_true, count = self._cache
+        xp = backend.get_array_module(y_pred)
+        grad = self._grad(y_pred, y_true, xp)
+        scale = self._scale(count)
+        if scale != 1.0:
+            grad *= scale  # Python float: keeps grad's dtype
+        return grad.astype(y_pred.dtype, copy=False)
+
+    def __call__(self, y_pred, y_true) -> float:
+        return self.forward(y_pred, y_true)
+
+    # -- helpers -------------------------------------------------------------
+    def _check_same_shape(self, y_pred, y_true):
+        if tuple(y_pred.shape) != tuple(y_true.shape):
+            raise ValueError(
+                f"{type(self).__name__}: y_true: expected the shape of y_pred {tuple(y_pred.shape)}, "
+                f"got shape {tuple(y_true.shape)}"
+            )
+
+    def get_config(self) -> dict:
+        """Constructor arguments (for saving a model's training setup)."""
+        return {"reduction": self.reduction}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def probability_epsilon(dtype) -> float:
+    """Clip bound ε for probabilities: p is clipped to [ε, 1 - ε] before the logarithm.
+
+    1e-7 (as Keras) for every dtype: ``1 - 1e-7`` is still below 1 in float32,
+    so log(1 - p) stays finite, and -log(ε) ≈ 16.1 caps a confidently wrong
+    prediction's loss.
+    """
+    return 1e-7
+
+
+def stable_sigmoid(z, xp):
+    """σ(z) = 1 / (1 + e^{-z}) without overflow: e^{-|z|} never exceeds 1 (eq. 6.3)."""
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+
+
+def log_softmax(z, xp, axis=-1):
+    """log softmax(z) = z - max - log Σ exp(z - max) (log-sum-exp; finite at logits ±1000)."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
