@@ -1,0 +1,186 @@
+"""What every example script shares: its command line, the device and where figures go.
+
+Every example accepts::
+
+    --device cpu|gpu|auto   where the model lives (default: auto = GPU when one answers)
+    --out DIR               folder for the figures (default: examples/figures)
+    --quick                 small settings (used by the tests; seconds on a laptop CPU)
+    --seed N                seed of the data and of the weights
+    --no-plot               skip the figures (print only)
+
+Each script's ``main(argv=None)`` parses its arguments, prints what it shows and
+returns a dict of the numbers it printed, so the tests can call it directly.
+Figures are written with matplotlib's non-interactive Agg backend, never shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+import backend
+
+EXAMPLES_DIR = Path(__file__).resolve().parent
+DEFAULT_OUT = EXAMPLES_DIR / "figures"
+
+
+def make_parser(description: str, *, allow_all_devices: bool = False, epochs: int | None = None):
+    """An :class:`argparse.ArgumentParser` with the options every example shares.
+
+    Parameters
+    ----------
+    description : str
+        First line of ``--help``.
+    allow_all_devices : bool
+        Also accept ``--device all`` (run on every device that answers).
+    epochs : int, optional
+        Default of an ``--epochs`` option; no such option when None.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    choices = ["cpu", "gpu", "auto"] + (["all"] if allow_all_devices else [])
+    parser.add_argument("--device", choices=choices, default="auto",
+                        help="where to run (default: auto = the GPU when one answers, else the CPU)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"folder for the figures (default: {DEFAULT_OUT})")
+    parser.add_argument("--quick", action="store_true", help="small settings (seconds; used by the tests)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data and the weights (default: 0)")
+    parser.add_argument("--no-plot", action="store_true", help="print only; write no figure")
+    if epochs is not None:
+        parser.add_argument("--epochs", type=int, default=None,
+                            help=f"training epochs (default: {epochs}; fewer with --quick)")
+    return parser
+
+
+def select_device(name: str) -> backend.Device:
+    """Make ``name`` the current device and say which one is used.
+
+    A GPU asked for explicitly and unavailable ends the script with the reason.
+    """
+    try:
+        dev = backend.set_device(name)
+    except backend.DeviceUnavailableError as err:
+        raise SystemExit(f"--device {name}: {err}") from None
+    reason = backend.unavailable_reason() if dev.name == "cpu" and name == "auto" else None
+    print(f"device: {dev}" + (f" (no GPU: {reason})" if reason else ""))
+    return dev
+
+
+def devices_to_run(name: str) -> list[str]:
+    """``"all"`` -> every device that answers (cpu, then gpu); anything else -> ``[name]``."""
+    if name != "all":
+        return [name]
+    names = ["cpu"]
+    if backend.has_gpu():
+        names.append("gpu")
+    else:
+        print(f"gpu: skipped ({backend.unavailable_reason()})")
+    return names
+
+
+def output_dir(path) -> Path:
+    """Create ``path`` (and parents) when missing; return it as a Path."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def pyplot():
+    """``matplotlib.pyplot`` with the Agg backend (files only, no window)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, out: Path, name: str) -> Path:
+    """Save ``fig`` as ``out/name``, close it, print and return the path."""
+    path = output_dir(out) / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.clf()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    print(f"figure: {path}")
+    return path
+
+
+def decision_grid(X, margin: float = 0.5, steps: int = 200):
+    """A ``steps x steps`` grid covering the 2-D points ``X`` plus ``margin``.
+
+    Returns ``(xx, yy, points)`` with ``points`` of shape (steps*steps, 2), float.
+    """
+    X = np.asarray(X)
+    x0, x1 = X[:, 0].min() - margin, X[:, 0].max() + margin
+    y0, y1 = X[:, 1].min() - margin, X[:, 1].max() + margin
+    xx, yy = np.meshgrid(np.linspace(x0, x1, steps), np.linspace(y0, y1, steps))
+    return xx, yy, np.c_[xx.ravel(), yy.ravel()]
+
+
+def plot_decision_boundary(ax, predict_proba, X, y, title: str, steps: int = 200):
+    """Shade ``predict_proba(points)`` (probability of class 1) and scatter the data.
+
+    ``predict_proba`` takes a NumPy (n, 2) array and returns n probabilities.
+    """
+    xx, yy, points = decision_grid(X, steps=steps)
+    proba = np.asarray(predict_proba(points)).reshape(xx.shape)
+    ax.contourf(xx, yy, proba, levels=np.linspace(0.0, 1.0, 11), cmap="RdBu_r", alpha=0.6)
+    ax.contour(xx, yy, proba, levels=[0.5], colors="k", linewidths=1.5)
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r", edgecolors="k", s=18)
+    ax.set_title(title)
+    ax.set_aspect("equal", adjustable="box")
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...`` then ``sw.seconds``; synchronizes the GPU on both ends."""
+
+    def __enter__(self):
+        backend.synchronize()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        backend.synchronize()
+        self.seconds = time.perf_counter() - self._start
+        return False
+
+
+# --------------------------------------------------------------------------- #
+# Binary classifiers (xor.py, circles.py, moons.py)
+# --------------------------------------------------------------------------- #
+def fit_binary(model, X, y, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
+               validation_data=None):
+    """Train ``model`` (which outputs one logit) with BCE from logits and Adam.
+
+    ``X`` (n, 2) and ``y`` (n,) or (n, 1) are NumPy arrays; they are moved to the
+    current device. Returns the :class:`layers.history.History`.
+    """
+    from layers.losses import BinaryCrossEntropy
+    from optimizers import Adam
+
+    data = (backend.to_device(np.asarray(X, dtype=backend.get_default_dtype())),
+            backend.to_device(np.asarray(y, dtype=backend.get_default_dtype()).reshape(-1, 1)))
+    val = None
+    if validation_data is not None:
+        Xv, yv = validation_data
+        val = (backend.to_device(np.asarray(Xv, dtype=backend.get_default_dtype())),
+               backend.to_device(np.asarray(yv, dtype=backend.get_default_dtype()).reshape(-1, 1)))
+    return model.fit(*data, loss=BinaryCrossEntropy(from_logits=True),
+                     optimizer=Adam(learning_rate=learning_rate), epochs=epochs,
+                     batch_size=batch_size, validation_data=val, shuffle=True, seed=seed, verbose=0)
+
+
+def predict_proba(model, X) -> np.ndarray:
+    """Probability of class 1 for the points ``X`` (NumPy), from the model's logit."""
+    x = backend.to_device(np.asarray(X, dtype=backend.get_default_dtype()))
+    logits = backend.to_numpy(model.predict(x)).astype(np.float64).ravel()
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))  # the logistic sigmoid, without overflow
+
+
+def accuracy(model, X, y) -> float:
+    """Fraction of points whose predicted class (probability > 0.5) equals ``y``."""
+    return float(np.mean((predict_proba(model, X) > 0.5) == (np.asarray(y).ravel() > 0.5)))
