@@ -1,0 +1,991 @@
+"""Fused Numba CPU kernels for the activations (issue 4, book sections 7.9 and 8.7).
+
+One kernel per activation and direction, float32 and float64: one pass over
+memory, reading the input(s) once and writing an output that the dispatcher
+allocated, no temporaries.
+
+Why this file also holds its own exp/expm1/tanh/log1p/erfc
+---------------------------------------------------------
+Without Intel SVML (not installed with Numba from PyPI) a loop that calls
+``math.exp`` is not vectorised: one scalar libm call per element, about ten
+times slower than NumPy's SIMD ``np.exp``. The functions below are written with
+arithmetic only (Cody-Waite range reduction, polynomials, and a bit cast to
+build 2^k), so LLVM vectorises them together with the rest of the loop body.
+Accuracy, checked in ``tests/kernels/test_activation_kernels.py``: exp and
+expm1 within 1 ulp, tanh, log1p and erfc within a few ulps, in float32 and float64.
+They live in this file (not in a module of their own) because Numba's on-disk
+cache is invalidated only when the file of the cached function changes.
+
+Threads
+-------
+The kernels are serial (``nogil=True``); no kernel uses ``parallel=True``.
+Measured on this 2-core machine (float32): ``parallel=True`` (prange) halves
+sigmoid at 2^24 elements in isolation (6.2 -> 3.5 ms), but in a training loop
+that alternates a NumPy/OpenBLAS matrix product with the activation, the OpenMP
+workers Numba leaves spinning after each parallel region take the cores from the
+BLAS threads: a (64 x 128) step went from 23 us to 28 ms, a (1024 x 1024) step
+from 9.8 to 55 ms. Instead, the dispatcher cuts large arrays (see
+:data:`PARALLEL_MIN_SIZE`) into one chunk per thread and runs them on a small
+pool of Python threads (the kernels release the GIL); idle Python threads sleep.
+That pays for large arrays (GELU 2^22: 3.7 -> 2.0 ms) and is neutral in the same
+training loop (serial and threaded within 2% of each other, interleaved runs).
+
+Numerics at the edges: no kernel overflows into NaN at +-1000 (sigmoid(-1000) = 0,
+softplus(-1000) = 0, tanh(+-1000) = +-1, GELU/SiLU/Mish(-1000) = -0); at +-inf the
+kernels give what the NumPy reference gives (including its NaN for softsign(+-inf)
+and x * 0 at x = -inf in GELU, SiLU and Mish).
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core.extending import intrinsic, overload
+
+from kernels.jit import njit
+
+from .catalog import BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2
+
+#: Options of every kernel: release the GIL (threads); NumPy's error model (x / 0 gives
+#: inf instead of raising, which also lets LLVM vectorise divisions); and ``contract``,
+#: the only fast-math flag: a * b + c may become one fused multiply-add (one rounding
+#: instead of two; it halves the latency of the polynomials).
+_OPTS = dict(nogil=True, error_model="numpy", fastmath={"contract"})
+#: Without ``contract``: for the tanh-form GELU, whose exponent -2u = -2k(x + 0.044715 x^3)
+#: has condition number |2u| (one rounding more or less in u moves the result by up to |2u| ulps,
+#: 65 at x = -8.8), so its kernels round u exactly as the NumPy reference does.
+_OPTS_NO_FMA = dict(nogil=True, error_model="numpy")
+
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ============================================================================ bit casts
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """Reinterpret an int64 as a float64 (``2**k`` from ``(k + 1023) << 52``)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        if value.type.width < 64:
+            value = builder.sext(value, ir.IntType(64))
+        return builder.bitcast(value, ir.DoubleType())
+
+    return types.float64(bits), codegen
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """Reinterpret the low 32 bits of an integer as a float32."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        if value.type.width > 32:
+            value = builder.trunc(value, ir.IntType(32))
+        elif value.type.width < 32:
+            value = builder.sext(value, ir.IntType(32))
+        return builder.bitcast(value, ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
+# ============================================================================ vector math
+_LOG2E = 1.4426950408889634
+_LN2 = 0.6931471805599453
+_SQRT2M1 = 0.41421356237309503
+_LN2_HI_64 = 6.93147180369123816490e-01  # trailing zeros: k * LN2_HI is exact for |k| < 2^11
+_LN2_LO_64 = 1.90821492927058770002e-10
+_ROUND_64 = 6755399441055744.0  # 1.5 * 2^52: (v + R) - R rounds v to the nearest integer
+_LN2_HI_32 = 0.693359375  # 9 significant bits: k * LN2_HI is exact
+_LN2_LO_32 = -2.12194440e-4
+_ROUND_32 = 12582912.0  # 1.5 * 2^23
+
+
+@njit(**_OPTS)
+def _expm1_parts_f64(a, b):
+    """a + b = k ln2 + r, |r| <= ln2 / 2; returns (expm1(r), 2^k1, 2^k2, k) with k1 + k2 = k.
+
+    ``b`` is a small correction to an exactly known ``a`` (0 for a plain exp):
+    it joins r after the exact subtraction of k ln2_hi, so a + b is never
+    rounded. Two factors keep every 2^ki a normal number for |a + b| <= 1400,
+    so overflow to inf and gradual underflow come out of one multiplication each.
+    """
+    x = a + b
+    if x > 1400.0:
+        a = 1400.0
+        b = 0.0
+    if x < -1400.0:
+        a = -1400.0
+        b = 0.0
+    kf = ((a + b) * _LOG2E + _ROUND_64) - _ROUND_64
+    r = ((a - kf * _LN2_HI_64) + b) - kf * _LN2_LO_64
+    # expm1(r) = r + r^2 (1/2! + r/3! + ... + r^11/13!); truncation < 1e-17 relative
+    q = 1.6059043836821613e-10
+    q = q * r + 2.08767569878681e-09
+    q = q * r + 2.505210838544172e-08
+    q = q * r + 2.755731922398589e-07
+    q = q * r + 2.7557319223985893e-06
+    q = q * r + 2.48015873015873e-05
+    q = q * r + 0.0001984126984126984
+    q = q * r + 0.001388888888888889
+    q = q * r + 0.008333333333333333
+    q = q * r + 0.041666666666666664
+    q = q * r + 0.16666666666666666
+    q = q * r + 0.5
+    p = r + (r * r) * q
+    k = np.int64(kf)
+    k1 = k >> 1
+    s1 = _float64_from_bits((k1 + 1023) << 52)
+    s2 = _float64_from_bits((k - k1 + 1023) << 52)
+    return p, s1, s2, k
+
+
+@njit(**_OPTS)
+def _expm1_parts_f32(a, b):
+    """float32 twin of :func:`_expm1_parts_f64` (degree-7 polynomial, |a + b| clamped to 150)."""
+    hi = np.float32(150.0)
+    x = a + b
+    if x > hi:
+        a = hi
+        b = np.float32(0.0)
+    if x < -hi:
+        a = -hi
+        b = np.float32(0.0)
+    rnd = np.float32(_ROUND_32)
+    kf = ((a + b) * np.float32(_LOG2E) + rnd) - rnd
+    r = ((a - kf * np.float32(_LN2_HI_32)) + b) - kf * np.float32(_LN2_LO_32)
+    q = np.float32(1.984126984126984e-04)
+    q = q * r + np.float32(1.388888888888889e-03)
+    q = q * r + np.float32(8.333333333333333e-03)
+    q = q * r + np.float32(4.1666666666666664e-02)
+    q = q * r + np.float32(0.16666666666666666)
+    q = q * r + np.float32(0.5)
+    p = r + (r * r) * q
+    k = np.int32(kf)
+    k1 = k >> np.int32(1)
+    s1 = _float32_from_bits((k1 + np.int32(127)) << np.int32(23))
+    s2 = _float32_from_bits((k - k1 + np.int32(127)) << np.int32(23))
+    return p, s1, s2, k
+
+
+@njit(**_OPTS)
+def _exp2_f64(a, b):
+    p, s1, s2, k = _expm1_parts_f64(a, b)
+    return ((p + 1.0) * s1) * s2
+
+
+@njit(**_OPTS)
+def _exp2_f32(a, b):
+    p, s1, s2, k = _expm1_parts_f32(a, b)
+    return ((p + np.float32(1.0)) * s1) * s2
+
+
+@njit(**_OPTS)
+def _exp_f64(x):
+    return _exp2_f64(x, 0.0)
+
+
+@njit(**_OPTS)
+def _exp_f32(x):
+    return _exp2_f32(x, np.float32(0.0))
+
+
+@njit(**_OPTS)
+def _expm1_f64(x):
+    p, s1, s2, k = _expm1_parts_f64(x, 0.0)
+    s = s1 * s2
+    small = p * s + (s - 1.0)  # exact scaling, one rounding: accurate near 0
+    large = ((p + 1.0) * s1) * s2  # for k > 56, e^x - 1 rounds to e^x
+    return large if k > 56 else small
+
+
+@njit(**_OPTS)
+def _expm1_f32(x):
+    p, s1, s2, k = _expm1_parts_f32(x, np.float32(0.0))
+    s = s1 * s2
+    small = p * s + (s - np.float32(1.0))
+    large = ((p + np.float32(1.0)) * s1) * s2
+    return large if k > 25 else small
+
+
+@njit(**_OPTS)
+def _tanh_f64(x):
+    a = abs(x)
+    if a > 20.0:  # tanh(20) rounds to 1; clamping avoids inf / inf
+        a = 20.0
+    e = _expm1_f64(2.0 * a)
+    return math.copysign(e / (e + 2.0), x)
+
+
+@njit(**_OPTS)
+def _tanh_f32(x):
+    a = abs(x)
+    if a > np.float32(10.0):
+        a = np.float32(10.0)
+    e = _expm1_f32(np.float32(2.0) * a)
+    return math.copysign(e / (e + np.float32(2.0)), x)
+
+
+@njit(**_OPTS)
+def _log1p_unit_f64(u):
+    """log(1 + u) for 0 <= u <= 1 as 2 atanh(z): z = u / (2 + u), or ln 2 + 2 atanh((u - 1) / (u + 3))."""
+    big = u > _SQRT2M1
+    z = (u - 1.0) / (u + 3.0) if big else u / (u + 2.0)  # |z| <= 0.1716
+    w = z * z
+    s = 0.05263157894736842
+    s = s * w + 0.058823529411764705
+    s = s * w + 0.06666666666666667
+    s = s * w + 0.07692307692307693
+    s = s * w + 0.09090909090909091
+    s = s * w + 0.1111111111111111
+    s = s * w + 0.14285714285714285
+    s = s * w + 0.2
+    s = s * w + 0.3333333333333333
+    s = s * w + 1.0
+    return 2.0 * z * s + (_LN2 if big else 0.0)
+
+
+@njit(**_OPTS)
+def _log1p_unit_f32(u):
+    one = np.float32(1.0)
+    big = u > np.float32(_SQRT2M1)
+    z = (u - one) / (u + np.float32(3.0)) if big else u / (u + np.float32(2.0))
+    w = z * z
+    s = np.float32(0.1111111111111111)
+    s = s * w + np.float32(0.14285714285714285)
+    s = s * w + np.float32(0.2)
+    s = s * w + np.float32(0.3333333333333333)
+    s = s * w + one
+    return np.float32(2.0) * z * s + (np.float32(_LN2) if big else np.float32(0.0))
+
+
+# W. J. Cody, "Rational Chebyshev approximations for the error function",
+# Math. Comp. 23 (1969) 631-637, coefficients as in netlib specfun CALERF.
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+          3.20937758913846947e03, 1.85777706184603153e-1)
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+          2.84423683343917062e03)
+_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
+_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+          3.43936767414372164e03, 1.23033935480374942e03)
+_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+          6.05183413124413191e-2, 2.33520497626869185e-3)
+# 1, 2, 1/sqrt(pi), the two branch points, 16 (t = floor(16 y) / 16), underflow cut
+_ERF_K = (1.0, 2.0, 5.6418958354775628695e-1, 0.46875, 4.0, 16.0, 26.75)
+_ERF64 = (_ERF_A, _ERF_B, _ERF_C, _ERF_D, _ERF_P, _ERF_Q, _ERF_K)
+
+
+@njit(inline="always", **_OPTS)
+def _erfc_cody(x, coefficients):
+    """erfc(x) from Cody's three rational approximations, evaluated together and selected.
+
+    |x| <= 0.46875: erfc = 1 - x P1(x^2) / Q1(x^2); |x| <= 4: erfc = e^(-x^2) P2(|x|) / Q2(|x|);
+    |x| > 4: erfc = e^(-x^2) / |x| (1/sqrt(pi) - R(1/x^2)), R rewritten as a ratio of
+    polynomials in x^2 (all coefficients positive), so that the three branches share
+    one division. e^(-x^2) is exp(-t^2 - (|x| - t)(|x| + t)) with t = floor(16 |x|) / 16,
+    whose square is exact, so the error is not amplified by x^2. erfc(-x) = 2 - erfc(x).
+    ``coefficients``: :data:`_ERF64`. ``inline="always"``: LLVM does not inline a body
+    this large by itself, and a call in the loop stops vectorisation.
+    """
+    a, b, c, d, pp, qq, k = coefficients
+    one, two, sqrpi, thresh, four, sixteen, cutoff = k
+    zero = one - one
+    y = abs(x)
+    z = y * y
+    # |x| <= 0.46875: erf = x num / den
+    num = a[4] * z
+    den = z
+    num = (num + a[0]) * z
+    den = (den + b[0]) * z
+    num = (num + a[1]) * z
+    den = (den + b[1]) * z
+    num = (num + a[2]) * z
+    den = (den + b[2]) * z
+    num1 = num + a[3]
+    den1 = den + b[3]
+    # 0.46875 < |x| <= 4: erfc(y) = e^(-y^2) num / den
+    num = c[8] * y
+    den = y
+    num = (num + c[0]) * y
+    den = (den + d[0]) * y
+    num = (num + c[1]) * y
+    den = (den + d[1]) * y
+    num = (num + c[2]) * y
+    den = (den + d[2]) * y
+    num = (num + c[3]) * y
+    den = (den + d[3]) * y
+    num = (num + c[4]) * y
+    den = (den + d[4]) * y
+    num = (num + c[5]) * y
+    den = (den + d[5]) * y
+    num = (num + c[6]) * y
+    den = (den + d[6]) * y
+    num2 = num + c[7]
+    den2 = den + d[7]
+    # |x| > 4: Cody's R = (1/z) P(1/z) / Q(1/z) = nr(z) / (z dr(z))
+    nr = pp[4]
+    nr = nr * z + pp[3]
+    nr = nr * z + pp[2]
+    nr = nr * z + pp[1]
+    nr = nr * z + pp[0]
+    nr = nr * z + pp[5]
+    dr = qq[4]
+    dr = dr * z + qq[3]
+    dr = dr * z + qq[2]
+    dr = dr * z + qq[1]
+    dr = dr * z + qq[0]
+    dr = dr * z + one
+    zdr = z * dr
+    num3 = sqrpi * zdr - nr  # (1/sqrt(pi) - R) / y = num3 / den3
+    den3 = zdr * y
+    inner = y <= thresh
+    middle = y <= four
+    num = (den1 - x * num1) if inner else (num2 if middle else num3)
+    den = den1 if inner else (den2 if middle else den3)
+    ratio = num / den
+    t = np.floor(y * sixteen) / sixteen
+    big = ratio * vexp2(-(t * t), -((y - t) * (y + t)))
+    if y >= cutoff:  # erfc(y) underflows to 0 (this also keeps inf - inf out)
+        big = zero
+    big = two - big if x < zero else big
+    return ratio if inner else big
+
+
+@njit(inline="always", **_OPTS)
+def _erfc_f64(x):
+    return _erfc_cody(x, _ERF64)
+
+
+# float32: erfc(y) = t exp(-y^2 + P(t)), t = 1 / (1 + y/2), y >= 0 (the form of Chebyshev-fitted
+# erfc approximations), with P a degree-10 polynomial in u = t - 0.58 fitted here to minimise the
+# maximum error on 0 <= y <= 10.5 (fit error 6.7e-9, well below float32's 6e-8; erfc(10.5) underflows
+# float32). One division, one exp and 10 Horner steps instead of Cody's three rationals.
+_ERFC32_CENTER = 0.58
+_ERFC32_P = tuple(np.float32(c) for c in (
+    -0.5631567904869844, 1.3681188641341113, 0.09476401678063606, -0.4069025173497589,
+    -0.03965807870121835, 0.29620301054988424, -0.046290911614724144, -0.24872397576851898,
+    0.13384366079287216, 0.14940835865622556, -0.13370337502964164,
+))
+
+
+@njit(inline="always", **_OPTS)
+def _erfc_f32(x):
+    """erfc(x) in float32 arithmetic (within a few ulps); erfc(-x) = 2 - erfc(x)."""
+    c = _ERFC32_P
+    one = np.float32(1.0)
+    y = abs(x)
+    t = one / (one + np.float32(0.5) * y)
+    u = t - np.float32(_ERFC32_CENTER)
+    p = c[10]
+    p = p * u + c[9]
+    p = p * u + c[8]
+    p = p * u + c[7]
+    p = p * u + c[6]
+    p = p * u + c[5]
+    p = p * u + c[4]
+    p = p * u + c[3]
+    p = p * u + c[2]
+    p = p * u + c[1]
+    p = p * u + c[0]
+    s = np.floor(y * np.float32(16.0)) / np.float32(16.0)  # s^2 exact: no error amplified by y^2
+    e = t * vexp2(-(s * s), p - (y - s) * (y + s))
+    if y >= np.float32(10.5):  # underflows to 0 (also keeps inf - inf out)
+        e = np.float32(0.0)
+    return np.float32(2.0) - e if x < np.float32(0.0) else e
+
+
+# ============================================================================ dtype-generic names
+# Inside a Numba kernel these names pick the float32 or float64 function above from the
+# argument's type (``numba.extending.overload``); called from Python they use ``math``.
+def vexp(x):
+    """exp(x), vectorisable; float32 or float64 scalar inside a Numba kernel."""
+    return math.exp(x)
+
+
+def vexpm1(x):
+    """expm1(x) = e^x - 1, accurate near 0; vectorisable."""
+    return math.expm1(x)
+
+
+def vtanh(x):
+    """tanh(x) = expm1(2|x|) / (expm1(2|x|) + 2) with the sign of x; vectorisable."""
+    return math.tanh(x)
+
+
+def vlog1p_unit(u):
+    """log(1 + u) for u in [0, 1] (all that softplus needs); vectorisable."""
+    return math.log1p(u)
+
+
+def vexp2(a, b):
+    """exp(a + b) for an exact ``a`` and a small correction ``b``, without rounding a + b; vectorisable."""
+    return math.exp(a + b)
+
+
+def verfc(x):
+    """erfc(x): Cody's rational approximations (float64), a fitted t exp(-x^2 + P(t)) (float32)."""
+    return math.erfc(x)
+
+
+def _by_dtype(f32, f64):
+    def typer(x):
+        if x == types.float32:
+            return lambda x: f32(x)
+        if x == types.float64:
+            return lambda x: f64(x)
+        return None
+
+    return typer
+
+
+def _exp2_typer(a, b):
+    if a == types.float32 and b == types.float32:
+        return lambda a, b: _exp2_f32(a, b)
+    if a == types.float64 and b == types.float64:
+        return lambda a, b: _exp2_f64(a, b)
+    return None
+
+
+overload(vexp2, jit_options=_OPTS)(_exp2_typer)
+
+
+for _generic, _f32, _f64 in (
+    (vexp, _exp_f32, _exp_f64),
+    (vexpm1, _expm1_f32, _expm1_f64),
+    (vtanh, _tanh_f32, _tanh_f64),
+    (vlog1p_unit, _log1p_unit_f32, _log1p_unit_f64),
+):
+    overload(_generic, jit_options=_OPTS)(_by_dtype(_f32, _f64))
+# erfc is too large for LLVM's inliner: inline it at Numba's level (a call stops vectorisation)
+overload(verfc, jit_options=_OPTS, inline="always")(_by_dtype(_erfc_f32, _erfc_f64))
+
+
+# ============================================================================ kernels
+# Signature convention: input arrays, then ``out``, then scalars. Arrays are
+# 1-D C-contiguous views (PReLU per channel: 2-D (rows, C)); scalars arrive
+# already cast to the array dtype, so float32 stays float32 inside the loop
+# (a float64 literal would promote it).
+
+# ---- sigmoidal (chapter 7)
+@njit(**_OPTS)
+def sigmoid_fwd(x, out):
+    one = x.dtype.type(1.0)
+    for i in range(x.size):
+        out[i] = one / (one + vexp(-x[i]))
+
+
+@njit(**_OPTS)
+def sigmoid_bwd(g, y, out):
+    one = y.dtype.type(1.0)
+    for i in range(y.size):
+        v = y[i]
+        out[i] = g[i] * (v * (one - v))
+
+
+@njit(**_OPTS)
+def tanh_fwd(x, out):
+    for i in range(x.size):
+        out[i] = vtanh(x[i])
+
+
+@njit(**_OPTS)
+def tanh_bwd(g, y, out):
+    one = y.dtype.type(1.0)
+    for i in range(y.size):
+        v = y[i]
+        out[i] = g[i] * (one - v * v)
+
+
+@njit(**_OPTS)
+def softsign_fwd(x, out):
+    one = x.dtype.type(1.0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = v / (one + abs(v))
+
+
+@njit(**_OPTS)
+def softsign_bwd(g, x, out):
+    one = x.dtype.type(1.0)
+    for i in range(x.size):
+        a = one + abs(x[i])
+        out[i] = g[i] * (one / (a * a))
+
+
+@njit(**_OPTS)
+def hard_sigmoid_fwd(x, out):
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    six = x.dtype.type(6.0)
+    half = x.dtype.type(0.5)
+    for i in range(x.size):
+        w = x[i] / six + half
+        w = zero if w < zero else w  # comparisons let NaN through, like np.clip
+        out[i] = one if w > one else w
+
+
+@njit(**_OPTS)
+def hard_sigmoid_bwd(g, x, out):
+    zero = x.dtype.type(0.0)
+    sixth = x.dtype.type(1.0 / 6.0)
+    lo = x.dtype.type(-3.0)
+    hi = x.dtype.type(3.0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = zero if (v < lo) | (v > hi) else g[i] * sixth
+
+
+@njit(**_OPTS)
+def hard_tanh_fwd(x, out):
+    lo = x.dtype.type(-1.0)
+    hi = x.dtype.type(1.0)
+    for i in range(x.size):
+        v = x[i]
+        v = lo if v < lo else v
+        out[i] = hi if v > hi else v
+
+
+@njit(**_OPTS)
+def hard_tanh_bwd(g, x, out):
+    zero = x.dtype.type(0.0)
+    lo = x.dtype.type(-1.0)
+    hi = x.dtype.type(1.0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = zero if (v < lo) | (v > hi) else g[i]
+
+
+# ---- rectifiers (chapter 8)
+@njit(**_OPTS)
+def relu_fwd(x, out):
+    zero = x.dtype.type(0.0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = zero if v <= zero else v  # NaN stays NaN, like np.maximum
+
+
+@njit(**_OPTS)
+def positive_mask_bwd(g, t, out):
+    """grad where t > 0, else 0: ReLU (t = y) and NoisyReLU (t = x)."""
+    zero = t.dtype.type(0.0)
+    for i in range(t.size):
+        out[i] = g[i] if t[i] > zero else zero
+
+
+@njit(**_OPTS)
+def leaky_fwd(x, out, alpha):
+    """LeakyReLU, PReLU with one slope, RReLU in evaluation: x if x > 0 else alpha x."""
+    zero = x.dtype.type(0.0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = v if v > zero else alpha * v
+
+
+@njit(**_OPTS)
+def leaky_bwd(g, x, out, alpha):
+    zero = x.dtype.type(0.0)
+    for i in range(x.size):
+        gi = g[i]
+        out[i] = gi if x[i] > zero else alpha * gi
+
+
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
+def prelu_scalar_bwd(g, x, out, alpha):
+    """Leaky backward, and returns sum(x g over x <= 0) accumulated in float64.
+
+    ``reassoc`` lets LLVM vectorise the sum (the summation order is then unspecified).
+    """
+    zero = x.dtype.type(0.0)
+    acc = 0.0
+    for i in range(x.size):
+        v = x[i]
+        gi = g[i]
+        pos = v > zero
+        out[i] = gi if pos else alpha * gi
+        acc += 0.0 if pos else np.float64(v) * np.float64(gi)
+    return acc
+
+
+@njit(**_OPTS)
+def prelu_channels_fwd(x, out, alpha):
+    """x, out: (rows, C); alpha: (C,)."""
+    zero = x.dtype.type(0.0)
+    for r in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            v = x[r, c]
+            out[r, c] = v if v > zero else alpha[c] * v
+
+
+@njit(**_OPTS)
+def prelu_channels_bwd(g, x, out, alpha):
+    """Input gradient into ``out``; returns the per-channel float64 sums of x g over x <= 0."""
+    zero = x.dtype.type(0.0)
+    acc = np.zeros(x.shape[1], dtype=np.float64)
+    for r in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            v = x[r, c]
+            gi = g[r, c]
+            pos = v > zero
+            out[r, c] = gi if pos else alpha[c] * gi
+            acc[c] += 0.0 if pos else np.float64(v) * np.float64(gi)
+    return acc
+
+
+@njit(**_OPTS)
+def rrelu_fwd(x, slopes, out):
+    zero = x.dtype.type(0.0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = v if v > zero else slopes[i] * v
+
+
+@njit(**_OPTS)
+def rrelu_bwd(g, x, slopes, out):
+    zero = x.dtype.type(0.0)
+    for i in range(x.size):
+        gi = g[i]
+        out[i] = gi if x[i] > zero else slopes[i] * gi
+
+
+@njit(**_OPTS)
+def scaled_elu_fwd(x, out, scale, alpha):
+    """scale (x if x > 0 else alpha expm1(x)): ELU (scale = 1) and SELU."""
+    zero = x.dtype.type(0.0)
+    for i in range(x.size):
+        v = x[i]
+        neg = alpha * vexpm1(v)
+        out[i] = scale * (v if v > zero else neg)
+
+
+@njit(**_OPTS)
+def scaled_elu_bwd(g, y, out, scale, scale_alpha):
+    """From the output: scale where y > 0, else y + scale alpha (= scale alpha e^x)."""
+    zero = y.dtype.type(0.0)
+    for i in range(y.size):
+        v = y[i]
+        gi = g[i]
+        out[i] = gi * scale if v > zero else gi * (v + scale_alpha)
+
+
+@njit(**_OPTS)
+def noisy_relu_fwd(x, noise, out):
+    """Eq. 8.13: x + noise where x > 0, 0 elsewhere."""
+    zero = x.dtype.type(0.0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = v + noise[i] if v > zero else zero
+
+
+# ---- modern (chapter 9, slides 001)
+@njit(**_OPTS)
+def gelu_fwd(x, out):
+    """x Phi(x) = 0.5 x erfc(-x / sqrt 2)."""
+    half = x.dtype.type(0.5)
+    sqrt2 = x.dtype.type(SQRT2)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = half * v * verfc(-v / sqrt2)
+
+
+@njit(**_OPTS)
+def gelu_bwd(g, x, out):
+    """Phi(x) + x phi(x)."""
+    half = x.dtype.type(0.5)
+    mhalf = x.dtype.type(-0.5)
+    sqrt2 = x.dtype.type(SQRT2)
+    c = x.dtype.type(INV_SQRT_2PI)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = g[i] * (half * verfc(-v / sqrt2) + v * vexp(mhalf * v * v) * c)
+
+
+@njit(**_OPTS_NO_FMA)
+def gelu_tanh_fwd(x, out):
+    """0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    one = x.dtype.type(1.0)
+    m2 = x.dtype.type(-2.0)
+    k = x.dtype.type(GELU_TANH_K)
+    c = x.dtype.type(GELU_TANH_C)
+    for i in range(x.size):
+        v = x[i]
+        u = k * (v + c * v * v * v)
+        out[i] = v / (one + vexp(m2 * u))
+
+
+@njit(**_OPTS_NO_FMA)
+def gelu_tanh_bwd(g, x, out):
+    one = x.dtype.type(1.0)
+    m2 = x.dtype.type(-2.0)
+    k = x.dtype.type(GELU_TANH_K)
+    c = x.dtype.type(GELU_TANH_C)
+    k2 = x.dtype.type(2.0 * GELU_TANH_K)
+    c3 = x.dtype.type(3.0 * GELU_TANH_C)
+    for i in range(x.size):
+        v = x[i]
+        u = k * (v + c * v * v * v)
+        s = one / (one + vexp(m2 * u))
+        inner = one + c3 * v * v
+        out[i] = g[i] * (s + v * s * (one - s) * k2 * inner)
+
+
+@njit(**_OPTS)
+def silu_fwd(x, out):
+    one = x.dtype.type(1.0)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = v / (one + vexp(-v))
+
+
+@njit(**_OPTS)
+def silu_bwd(g, x, out):
+    """s (1 + x (1 - s)), s = sigmoid(x)."""
+    one = x.dtype.type(1.0)
+    for i in range(x.size):
+        v = x[i]
+        s = one / (one + vexp(-v))
+        out[i] = g[i] * (s * (one + v * (one - s)))
+
+
+@njit(**_OPTS)
+def softplus_fwd(x, out):
+    """max(x, 0) + log1p(exp(-|x|))."""
+    zero = x.dtype.type(0.0)
+    for i in range(x.size):
+        v = x[i]
+        m = zero if v <= zero else v
+        out[i] = m + vlog1p_unit(vexp(-abs(v)))
+
+
+@njit(**_OPTS)
+def softplus_bwd(g, x, out):
+    one = x.dtype.type(1.0)
+    for i in range(x.size):
+        out[i] = g[i] * (one / (one + vexp(-x[i])))
+
+
+@njit(**_OPTS)
+def mish_fwd(x, out):
+    """x tanh(softplus(x)), with tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2): one exp."""
+    lim = x.dtype.type(20.0)  # tanh(softplus(20)) already rounds to 1
+    two = x.dtype.type(2.0)
+    for i in range(x.size):
+        v = x[i]
+        e = vexp(v if v < lim else lim)
+        n = e * (e + two)
+        out[i] = v * (n / (n + two))
+
+
+@njit(**_OPTS)
+def mish_bwd(g, x, out):
+    """t + x sigmoid(x) (1 - t^2), t = tanh(softplus(x))."""
+    one = x.dtype.type(1.0)
+    lim = x.dtype.type(20.0)
+    two = x.dtype.type(2.0)
+    for i in range(x.size):
+        v = x[i]
+        e = vexp(v if v < lim else lim)
+        n = e * (e + two)
+        t = n / (n + two)
+        s = one / (one + vexp(-v))
+        out[i] = g[i] * (t + v * s * (one - t * t))
+
+
+# ============================================================================ dispatch
+#: Arrays with at least this many elements are split over Python threads (see the module
+#: docstring); 0 disables threading. Handing a chunk to a pool thread costs about 50 us, so
+#: memory-bound kernels (one comparison or multiply per element) are split only when large,
+#: and kernels that evaluate exp/erfc per element (compute-bound) from a smaller size.
+#: Measured on the 2-core machine, float32, into a preallocated output (serial -> 2 threads):
+#: ReLU 2^20: 79 -> 114 us (worse), 2^22: 537 -> 437 us; sigmoid 2^20: 243 -> 179 us,
+#: 2^22: 1003 -> 589 us; GELU 2^18: 231 -> 174 us, 2^22: 3680 -> 1979 us.
+PARALLEL_MIN_SIZE = 1 << 22
+PARALLEL_MIN_SIZE_COMPUTE = 1 << 19
+
+_pool = None
+_pool_workers = 0
+
+
+def _get_pool(workers):
+    global _pool, _pool_workers
+    if _pool is None or _pool_workers != workers:  # follows numba.set_num_threads
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="camadas-activations")
+        _pool_workers = workers
+    return _pool
+
+
+def _run(kernel, arrays, scalars=()):
+    """``kernel(*arrays, *scalars)``; large arrays (see :data:`PARALLEL_MIN_SIZE`) are cut along
+    axis 0 into one chunk per thread (``numba.get_num_threads()``). Returns the chunks' results."""
+    threads = numba.get_num_threads()
+    rows = arrays[0].shape[0]
+    threshold = PARALLEL_MIN_SIZE_COMPUTE if kernel in _COMPUTE_BOUND else PARALLEL_MIN_SIZE
+    if not threshold or arrays[0].size < threshold or threads < 2 or rows < threads:
+        return [kernel(*arrays, *scalars)]
+    step = -(-rows // threads)
+    if arrays[0].ndim == 1:
+        step = -(-step // 16) * 16  # whole cache lines per chunk
+    starts = range(0, rows, step)
+    pool = _get_pool(threads)
+    futures = [pool.submit(kernel, *(a[lo:lo + step] for a in arrays), *scalars) for lo in starts[1:]]
+    results = [kernel(*(a[:step] for a in arrays), *scalars)]
+    results.extend(f.result() for f in futures)
+    return results
+
+
+def supports(*arrays) -> bool:
+    """True when all arrays are C-contiguous NumPy float32/float64 arrays of one dtype and one shape."""
+    first = arrays[0]
+    for a in arrays:
+        if not isinstance(a, np.ndarray) or a.dtype not in SUPPORTED_DTYPES or not a.flags.c_contiguous:
+            return False
+        if a.dtype != first.dtype or a.shape != first.shape:
+            return False
+    return True
+
+
+def _flat(a):
+    return a.reshape(-1)
+
+
+_UNARY_FORWARD = {
+    "sigmoid": sigmoid_fwd,
+    "tanh": tanh_fwd,
+    "softsign": softsign_fwd,
+    "hard_sigmoid": hard_sigmoid_fwd,
+    "hard_tanh": hard_tanh_fwd,
+    "relu": relu_fwd,
+    "silu": silu_fwd,
+    "softplus": softplus_fwd,
+    "mish": mish_fwd,
+}
+
+_BINARY_BACKWARD = {  # kernel(grad_output, x or y, out)
+    "sigmoid": sigmoid_bwd,
+    "tanh": tanh_bwd,
+    "softsign": softsign_bwd,
+    "hard_sigmoid": hard_sigmoid_bwd,
+    "hard_tanh": hard_tanh_bwd,
+    "relu": positive_mask_bwd,
+    "noisy_relu": positive_mask_bwd,
+    "silu": silu_bwd,
+    "softplus": softplus_bwd,
+    "mish": mish_bwd,
+}
+
+
+#: Kernels that evaluate an exponential (or erfc) per element.
+_COMPUTE_BOUND = frozenset({
+    sigmoid_fwd, tanh_fwd, scaled_elu_fwd, gelu_fwd, gelu_bwd, gelu_tanh_fwd, gelu_tanh_bwd,
+    silu_fwd, silu_bwd, softplus_fwd, softplus_bwd, mish_fwd, mish_bwd,
+})
+
+
+def _rrelu_mean(params):
+    return (float(params["lower"]) + float(params["upper"])) / 2.0
+
+
+def prelu_alpha(alpha, x):
+    """PReLU slopes as a C-contiguous 1-D array of x's dtype: shape (1,) or (C,), C = x.shape[-1]."""
+    a = np.ascontiguousarray(np.asarray(alpha, dtype=x.dtype).reshape(-1))
+    channels = x.shape[-1] if x.ndim else 1
+    if a.size != 1 and a.size != channels:
+        raise ValueError(
+            f"prelu: alpha: expected 1 slope or one per channel (last axis of x, {channels}), got {a.size}"
+        )
+    return a
+
+
+def forward(name, x, out=None, **params):
+    """y = f(x) for activation ``name`` into ``out`` (allocated when None); ``params`` resolved,
+    ``x``, ``out`` and the arrays in params pass :func:`supports`."""
+    out = np.empty_like(x) if out is None else out
+    xf, of = _flat(x), _flat(out)
+    dt = x.dtype.type
+    if name in _UNARY_FORWARD:
+        _run(_UNARY_FORWARD[name], (xf, of))
+    elif name == "gelu":
+        _run(gelu_tanh_fwd if params["approximate"] == "tanh" else gelu_fwd, (xf, of))
+    elif name == "leaky_relu":
+        _run(leaky_fwd, (xf, of), (dt(params["alpha"]),))
+    elif name == "prelu":
+        alpha = prelu_alpha(params["alpha"], x)
+        if alpha.size == 1:
+            _run(leaky_fwd, (xf, of), (alpha[0],))
+        else:
+            c = alpha.size
+            _run(prelu_channels_fwd, (xf.reshape(-1, c), of.reshape(-1, c)), (alpha,))
+    elif name == "rrelu":
+        if params["slopes"] is None:
+            _run(leaky_fwd, (xf, of), (dt(_rrelu_mean(params)),))
+        else:
+            _run(rrelu_fwd, (xf, _flat(params["slopes"]), of))
+    elif name == "elu":
+        _run(scaled_elu_fwd, (xf, of), (dt(1.0), dt(params["alpha"])))
+    elif name == "selu":
+        _run(scaled_elu_fwd, (xf, of), (dt(SELU_SCALE), dt(SELU_ALPHA)))
+    elif name == "noisy_relu":
+        if params["noise"] is None:
+            _run(relu_fwd, (xf, of))
+        else:
+            _run(noisy_relu_fwd, (xf, _flat(params["noise"]), of))
+    else:  # pragma: no cover - catalog and kernels list the same names
+        raise AssertionError(name)
+    return out
+
+
+def backward(name, grad_output, x, y, out=None, **params):
+    """dE/dx for activation ``name`` into ``out`` (allocated when None); reads ``y`` or ``x`` as
+    :data:`catalog.BACKWARD_NEEDS` says."""
+    t = y if BACKWARD_NEEDS[name] == "output" else x
+    out = np.empty_like(grad_output) if out is None else out
+    gf, tf, of = _flat(grad_output), _flat(t), _flat(out)
+    dt = t.dtype.type
+    if name in _BINARY_BACKWARD:
+        _run(_BINARY_BACKWARD[name], (gf, tf, of))
+    elif name == "gelu":
+        _run(gelu_tanh_bwd if params["approximate"] == "tanh" else gelu_bwd, (gf, tf, of))
+    elif name == "leaky_relu":
+        _run(leaky_bwd, (gf, tf, of), (dt(params["alpha"]),))
+    elif name == "prelu":
+        return prelu_backward(grad_output, x, params["alpha"], out=out)[0]
+    elif name == "rrelu":
+        if params["slopes"] is None:
+            _run(leaky_bwd, (gf, tf, of), (dt(_rrelu_mean(params)),))
+        else:
+            _run(rrelu_bwd, (gf, tf, _flat(params["slopes"]), of))
+    elif name == "elu":
+        _run(scaled_elu_bwd, (gf, tf, of), (dt(1.0), dt(params["alpha"])))
+    elif name == "selu":
+        _run(scaled_elu_bwd, (gf, tf, of), (dt(SELU_SCALE), dt(SELU_SCALE * SELU_ALPHA)))
+    else:  # pragma: no cover
+        raise AssertionError(name)
+    return out
+
+
+def prelu_backward(grad_output, x, alpha, out=None):
+    """(grad_input, grad_alpha) of PReLU in one pass; grad_alpha has alpha's shape and x's dtype."""
+    a = prelu_alpha(alpha, x)
+    out = np.empty_like(grad_output) if out is None else out
+    gf, xf, of = _flat(grad_output), _flat(x), _flat(out)
+    if a.size == 1:
+        sums = _run(prelu_scalar_bwd, (gf, xf, of), (a[0],))
+        grad_alpha = np.array([sum(sums)], dtype=x.dtype)
+    else:
+        c = a.size
+        sums = _run(prelu_channels_bwd, (gf.reshape(-1, c), xf.reshape(-1, c), of.reshape(-1, c)), (a,))
+        grad_alpha = np.sum(sums, axis=0).astype(x.dtype)
+    shape = np.shape(alpha) if hasattr(alpha, "shape") else (1,)
+    return out, grad_alpha.reshape(shape)

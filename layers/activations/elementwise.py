@@ -1,0 +1,140 @@
+"""The shared machinery of the elementwise activation layers (book chapters 7-9).
+
+Every elementwise activation is a :class:`~layers.base.Layer` whose forward
+and backward call the dispatched kernels of :mod:`kernels.activations`
+(fused Numba kernels for NumPy float32/float64 arrays, CuPy kernels on the
+GPU, the book's NumPy code for anything else). The layer caches only the tensor
+its derivative reads (``kernels.activations.BACKWARD_NEEDS``): the output for
+Sigmoid, Tanh, ReLU, ELU and SELU (the book's "reuse the function's value",
+section 7.4), the input for the others.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+import backend
+from kernels import activations as kernels
+
+from ..base import Layer
+from ..validation import check_input
+
+
+def check_real(value, name: str, layer: str, minimum=None) -> float:
+    """Return ``value`` as a float after checking it is a real number (``>= minimum`` when given)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{layer}: {name}: expected a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{layer}: {name}: expected a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{layer}: {name}: expected a number >= {minimum}, got {value}")
+    return value
+
+
+def check_seed(seed, layer: str):
+    """``None`` or an int."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise TypeError(f"{layer}: seed: expected an int or None, got {type(seed).__name__} {seed!r}")
+    return None if seed is None else int(seed)
+
+
+class ElementwiseActivation(Layer):
+    """Base class: ``y = f(x)`` element by element, through ``kernels.activations``.
+
+    Subclasses set :attr:`kernel` (a name of ``kernels.activations.ACTIVATIONS``)
+    and may override :meth:`kernel_params` (the keyword arguments of this pass).
+
+    Shapes
+    ------
+    input (any shape) -> output of the same shape and dtype; ``grad_input`` has
+    the shape and dtype of the input (a ``grad_output`` of another float dtype
+    is cast to it).
+
+    Attributes
+    ----------
+    input, output : array or None
+        The cached tensor the derivative reads (the other one stays None).
+    """
+
+    kernel = ""
+
+    def __init__(self):
+        super().__init__()
+        self.input = None
+        self.output = None
+        self._params = None
+
+    def kernel_params(self, x) -> dict:
+        """Keyword arguments for ``kernels.activations.forward/backward`` in this pass."""
+        return {}
+
+    def forward(self, input_data):
+        x = check_input(input_data, layer=type(self).__name__)
+        params = self.kernel_params(x)
+        y = kernels.forward(self.kernel, x, **params)
+        if kernels.BACKWARD_NEEDS[self.kernel] == "output":
+            self.input, self.output = None, y
+        else:
+            self.input, self.output = x, None
+        self._params = params
+        return y
+
+    def _cached(self):
+        cached = self.output if kernels.BACKWARD_NEEDS[self.kernel] == "output" else self.input
+        if cached is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return cached
+
+    def _grad_output(self, grad_output, cached):
+        name = type(self).__name__
+        g = check_input(grad_output, name="grad_output", layer=name)
+        if tuple(g.shape) != tuple(cached.shape):
+            raise ValueError(
+                f"{name}: grad_output: expected shape {tuple(cached.shape)} (the last forward's output), "
+                f"got {tuple(g.shape)}"
+            )
+        backend.get_array_module(g, cached)  # mixed-device TypeError
+        return g.astype(cached.dtype, copy=False)
+
+    def backward(self, grad_output):
+        cached = self._cached()
+        g = self._grad_output(grad_output, cached)
+        return kernels.backward(self.kernel, g, self.input, self.output, **self._params), None
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class RandomActivation(ElementwiseActivation):
+    """An elementwise activation that draws random numbers in training (RReLU, NoisyReLU).
+
+    The generator is created on the input's device at the first training
+    forward pass, from ``seed``; :meth:`reset_rng` restarts it (use it in
+    ``check_gradients(layer, x, reset=lambda l: l.reset_rng(0))`` so every
+    evaluation sees the same random numbers). Evaluation mode draws nothing.
+    """
+
+    def __init__(self, seed=None):
+        super().__init__()
+        self.seed = check_seed(seed, type(self).__name__)
+        self._rng = None
+        self._rng_module = None  # "numpy" or "cupy": the device the generator draws on
+
+    def reset_rng(self, seed=None):
+        """Restart the generator from ``seed`` (default: the constructor's seed); returns self."""
+        if seed is not None:
+            self.seed = check_seed(seed, type(self).__name__)
+        self._rng = None
+        self._rng_module = None
+        return self
+
+    def generator(self, x):
+        """The generator for ``x``'s device (a new one when x lives elsewhere than the last one)."""
+        xp = backend.get_array_module(x)
+        if self._rng is None or self._rng_module != xp.__name__:
+            self._rng = backend.generator_for(xp, self.seed)
+            self._rng_module = xp.__name__
+        return self._rng
