@@ -1,0 +1,14 @@
+"""camadas benchmarks: ``python -m bench <command>`` (console script ``camadas-bench``).
+
+Commands (one module each, imported only when chosen):
+
+* ``activations``: the 16 activations forward and backward, CPU and GPU, against
+  a copy roofline, the book's NumPy code and (optionally) PyTorch; answers the
+  book's question of section 7.6 and fills sections 7.9 and 8.7.
+* ``kernels``: convolution and pooling kernels.
+* ``training``: end-to-end training throughput.
+
+:mod:`bench.common` holds the shared timers, rooflines and report helpers.
+The pytest-benchmark suite lives beside them: ``pytest bench --benchmark-only``.
+The library never imports this package.
+"""
