@@ -1,0 +1,349 @@
+"""2-D convolution on the GPU (book section 22.2): numba-cuda im2col/col2im + cuBLAS GEMM through CuPy.
+
+The same algorithm as the CPU path (:mod:`kernels.conv2d`), in chunks of whole
+images so that ``cols`` stays below :data:`CHUNK_BYTES`:
+
+* forward: ``cols = im2col(x)`` (numba-cuda kernel, one thread per element of
+  ``cols``, coalesced writes), ``out = cols @ Wm + bias`` (``cupy.matmul``,
+  i.e. cuBLAS);
+* backward, kernels: ``dWm += cols^T @ g``;
+* backward, input: ``gcols = g @ Wm^T`` then col2im as a *gather* (one thread
+  per input element sums the ``gcols`` entries that came from it: no atomics,
+  deterministic);
+* backward, bias: ``g.sum`` over (B, OH, OW).
+
+Why this design: cuBLAS does the FLOPs and the two small numba-cuda kernels are
+also runnable under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) with
+NumPy arrays, so CI without a GPU exercises the GPU indexing logic
+(``tests/kernels/test_cuda_kernels_sim.py``). The functions are written against
+``xp = backend.get_array_module(x)``: CuPy on a GPU, NumPy under the simulator.
+Not yet measured against cuDNN (no GPU was lent when this was written).
+
+Nothing here touches CUDA at import: ``numba.cuda`` is imported and the kernels
+are compiled on the first call (then cached in the process by Numba). Numba
+compiles CUDA kernels with NVIDIA's libNVVM, which the driver and the CuPy
+wheels do not ship (``pip install 'numba-cuda[cu12]'`` brings it). When the
+numba-cuda kernels cannot be compiled or launched, a warning is logged once
+and the same steps run as CuPy array operations (:func:`im2col_arrays`,
+:func:`col2im_arrays`: a strided view copied into ``cols``, and ``kh*kw``
+strided additions), so the GPU path never stops working; set
+:data:`PREFER_NUMBA_CUDA` to False to choose that path. CuPy
+arrays are handed to Numba through ``__cuda_array_interface__`` without a
+synchronisation, and kernels run on CuPy's current stream, so they are ordered
+with CuPy's own work.
+
+float32 and float64 run as they are; float16 is computed in float32 and rounded
+back; other dtypes are refused by the layers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import types
+
+import numpy as np
+
+import backend
+
+from .reference import as_pair, conv2d_output_size
+
+#: Threads per block of every kernel here.
+THREADS_PER_BLOCK = 256
+#: Largest grid (blocks); kernels use grid-stride loops beyond it.
+MAX_BLOCKS = 65535
+#: Target size in bytes of one chunk of ``cols`` (whole images per chunk).
+CHUNK_BYTES = 256 << 20
+#: Use the numba-cuda kernels when they compile (True), or always the CuPy array-op path (False).
+PREFER_NUMBA_CUDA = True
+
+_logger = logging.getLogger(__name__)
+_numba_cuda_error = None  # why the numba-cuda kernels are unusable in this process, once known
+
+
+# --------------------------------------------------------------------------
+# launching numba-cuda kernels on CuPy (or, under the simulator, NumPy) arrays
+# --------------------------------------------------------------------------
+#: ``numba.cuda``, bound on first use by :func:`_numba_cuda` (importing this module must not need CUDA).
+#: Kernels refer to it as a module global, so the CUDA simulator can substitute its fake module.
+cuda = None
+
+
+def _numba_cuda():
+    global cuda
+    if cuda is None:
+        from numba import cuda as numba_cuda
+
+        cuda = numba_cuda
+    return cuda
+
+
+def launch(kernel, n_items, *args):
+    """Run ``kernel`` over ``n_items`` grid-stride items on CuPy's current stream.
+
+    CuPy arrays are wrapped with ``cuda.from_cuda_array_interface(sync=False)``;
+    NumPy arrays (simulator) are passed unchanged.
+    """
+    if n_items <= 0:
+        return
+    _numba_cuda()
+    threads = min(THREADS_PER_BLOCK, n_items)
+    blocks = min(MAX_BLOCKS, math.ceil(n_items / threads))
+    on_gpu = any(backend.is_cupy_array(a) for a in args)
+    if not on_gpu:
+        kernel[blocks, threads](*args)
+        return
+    import cupy
+
+    wrapped = [
+        cuda.from_cuda_array_interface(a.__cuda_array_interface__, owner=a, sync=False)
+        if backend.is_cupy_array(a) else a
+        for a in args
+    ]
+    pointer = cupy.cuda.get_current_stream().ptr
+    stream = cuda.external_stream(pointer) if pointer else cuda.default_stream()
+    kernel[blocks, threads, stream](*wrapped)
+
+
+def run_step(kernels, name, n_items, args, fallback):
+    """Launch numba-cuda kernel ``name`` of ``kernels()``, or call ``fallback(*args)``.
+
+    The fallback (CuPy/NumPy array operations, same arguments) runs when
+    :data:`PREFER_NUMBA_CUDA` is False or when a numba-cuda kernel already
+    failed to compile or launch in this process; the first failure is logged
+    as a warning with its cause.
+    """
+    global _numba_cuda_error
+    if PREFER_NUMBA_CUDA and _numba_cuda_error is None:
+        try:
+            launch(getattr(kernels(), name), n_items, *args)
+            return
+        except Exception as exc:  # no libNVVM, unsupported driver, ...: keep working without numba-cuda
+            _numba_cuda_error = f"{type(exc).__name__}: {exc}"
+            _logger.warning(
+                "numba-cuda kernels unavailable (%s); using CuPy array operations instead "
+                "(pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]' provides the CUDA compiler)",
+                _numba_cuda_error,
+            )
+    fallback(*args)
+
+
+def numba_cuda_error():
+    """Why the numba-cuda kernels are not used in this process, or None."""
+    return _numba_cuda_error
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_kernels():
+    """Compile-on-first-use namespace of the numba-cuda kernels (``im2col``, ``col2im``)."""
+    _numba_cuda()
+
+    @cuda.jit
+    def im2col(x, b0, n_rows, kh, kw, sh, sw, ph, pw, out_h, out_w, cols):
+        # cols[row, (i*kw + j)*C + c] = xpad[b0 + row // (OH*OW), oh*sh + i, ow*sw + j, c]
+        height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+        k_total = kh * kw * channels
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        for t in range(start, n_rows * k_total, step):
+            row = t // k_total
+            col = t - row * k_total
+            c = col % channels
+            ij = col // channels
+            j = ij % kw
+            i = ij // kw
+            ow = row % out_w
+            rest = row // out_w
+            oh = rest % out_h
+            b = b0 + rest // out_h
+            ih = oh * sh - ph + i
+            iw = ow * sw - pw + j
+            if ih >= 0 and ih < height and iw >= 0 and iw < width:
+                cols[row, col] = x[b, ih, iw, c]
+            else:
+                cols[row, col] = 0
+
+    @cuda.jit
+    def col2im(gcols, b0, n_images, kh, kw, sh, sw, ph, pw, out_h, out_w, zero, grad_input):
+        # gather: dx[b, h, w, c] = Σ gcols[row(b, oh, ow), (i*kw + j)*C + c] over oh*sh + i - ph = h, ...
+        height, width, channels = grad_input.shape[1], grad_input.shape[2], grad_input.shape[3]
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        for t in range(start, n_images * height * width * channels, step):
+            c = t % channels
+            rest = t // channels
+            iw = rest % width
+            rest = rest // width
+            ih = rest % height
+            bl = rest // height
+            acc = zero  # a scalar of the arrays' dtype
+            for i in range(kh):
+                th = ih + ph - i
+                if th < 0 or th % sh != 0:
+                    continue
+                oh = th // sh
+                if oh >= out_h:
+                    continue
+                for j in range(kw):
+                    tw = iw + pw - j
+                    if tw < 0 or tw % sw != 0:
+                        continue
+                    ow = tw // sw
+                    if ow >= out_w:
+                        continue
+                    acc += gcols[(bl * out_h + oh) * out_w + ow, (i * kw + j) * channels + c]
+            grad_input[b0 + bl, ih, iw, c] = acc
+
+    return types.SimpleNamespace(im2col=im2col, col2im=col2im)
+
+
+# --------------------------------------------------------------------------
+# the same steps as array operations (CuPy on a GPU, NumPy in tests)
+# --------------------------------------------------------------------------
+def windows_view(xp, padded, out_h, out_w, kh, kw, sh, sw):
+    """Read-only strided view ``(B, OH, OW, kh, kw, C)`` of the windows of an NHWC array."""
+    sb, sy, sx, sc = padded.strides
+    return xp.lib.stride_tricks.as_strided(
+        padded, shape=(padded.shape[0], out_h, out_w, kh, kw, padded.shape[3]),
+        strides=(sb, sy * sh, sx * sw, sy, sx, sc))
+
+
+def im2col_arrays(x, b0, n_rows, kh, kw, sh, sw, ph, pw, out_h, out_w, cols):
+    """:func:`cuda_kernels` ``im2col`` as array operations (same arguments)."""
+    xp = backend.get_array_module(x, cols)
+    n_images = n_rows // (out_h * out_w)
+    padded = xp.pad(x[b0:b0 + n_images], ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    target = cols[:n_rows].reshape(n_images, out_h, out_w, kh, kw, x.shape[3])
+    target[...] = windows_view(xp, padded, out_h, out_w, kh, kw, sh, sw)
+
+
+def col2im_arrays(gcols, b0, n_images, kh, kw, sh, sw, ph, pw, out_h, out_w, zero, grad_input):
+    """:func:`cuda_kernels` ``col2im`` as array operations: ``kh*kw`` strided additions."""
+    xp = backend.get_array_module(gcols, grad_input)
+    _, height, width, channels = grad_input.shape
+    g6 = gcols[:n_images * out_h * out_w].reshape(n_images, out_h, out_w, kh, kw, channels)
+    padded = xp.zeros((n_images, height + 2 * ph, width + 2 * pw, channels), dtype=grad_input.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            padded[:, i:i + sh * (out_h - 1) + 1:sh, j:j + sw * (out_w - 1) + 1:sw, :] += g6[:, :, :, i, j, :]
+    grad_input[b0:b0 + n_images] = padded[:, ph:ph + height, pw:pw + width, :]
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+def _compute_dtype(*arrays):
+    dtype = np.result_type(*(a.dtype for a in arrays))
+    if dtype == np.float16:
+        return np.dtype(np.float32), dtype
+    return dtype, dtype
+
+
+def _geometry(input_hw, kernel_hw, stride, padding):
+    stride, padding = as_pair(stride, "stride"), as_pair(padding, "padding")
+    out_h, out_w = conv2d_output_size(input_hw, kernel_hw, stride, padding)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"conv2d: kernel {tuple(kernel_hw)} is larger than the padded input "
+            f"{(input_hw[0] + 2 * padding[0], input_hw[1] + 2 * padding[1])}"
+        )
+    return stride, padding, out_h, out_w
+
+
+def _images_per_chunk(batch, out_h, out_w, k_total, itemsize):
+    per_image = max(1, out_h * out_w * k_total * itemsize)
+    return int(min(batch, max(1, CHUNK_BYTES // per_image)))
+
+
+def _kernel_matrix(xp, kernels, dtype):
+    f, c, kh, kw = kernels.shape
+    return xp.ascontiguousarray(kernels.transpose(2, 3, 1, 0).reshape(kh * kw * c, f).astype(dtype, copy=False))
+
+
+# --------------------------------------------------------------------------
+# GPU implementations (CuPy arrays; NumPy arrays under the CUDA simulator)
+# --------------------------------------------------------------------------
+def conv2d_forward_gpu(x, kernels, biases, stride=1, padding=0):
+    """GPU forward; see :func:`kernels.conv2d.conv2d_forward`."""
+    xp = backend.get_array_module(x, kernels, biases)
+    compute, result = _compute_dtype(x, kernels, biases)
+    x = xp.ascontiguousarray(x.astype(compute, copy=False))
+    batch, height, width, channels = x.shape
+    filters, _, kh, kw = kernels.shape
+    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    k_total = kh * kw * channels
+    wm = _kernel_matrix(xp, kernels, compute)
+    bias = biases.astype(compute, copy=False).reshape(filters)
+    out = xp.empty((batch, out_h, out_w, filters), dtype=compute)
+    out2d = out.reshape(batch * out_h * out_w, filters)
+    per_image = out_h * out_w
+    step = _images_per_chunk(batch, out_h, out_w, k_total, x.itemsize)
+    cols = xp.empty((step * per_image, k_total), dtype=compute)
+    for b0 in range(0, batch, step):
+        b1 = min(batch, b0 + step)
+        n = (b1 - b0) * per_image
+        run_step(cuda_kernels, "im2col", n * k_total, (x, b0, n, kh, kw, sh, sw, ph, pw, out_h, out_w, cols),
+                 im2col_arrays)
+        block = out2d[b0 * per_image:b1 * per_image]
+        xp.matmul(cols[:n], wm, out=block)
+        block += bias
+    return out if compute == result else out.astype(result)
+
+
+def conv2d_backward_input_gpu(grad_output, kernels, input_shape, stride=1, padding=0):
+    """GPU dE/dx; see :func:`kernels.conv2d.conv2d_backward_input`."""
+    xp = backend.get_array_module(grad_output, kernels)
+    compute, result = _compute_dtype(grad_output, kernels)
+    g = xp.ascontiguousarray(grad_output.astype(compute, copy=False))
+    batch, height, width, channels = (int(s) for s in input_shape)
+    filters, _, kh, kw = kernels.shape
+    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    k_total = kh * kw * channels
+    wm_t = _kernel_matrix(xp, kernels, compute).T
+    grad_input = xp.empty((batch, height, width, channels), dtype=compute)
+    g2d = g.reshape(batch * out_h * out_w, filters)
+    per_image = out_h * out_w
+    step = _images_per_chunk(batch, out_h, out_w, k_total, g.itemsize)
+    gcols = xp.empty((step * per_image, k_total), dtype=compute)
+    for b0 in range(0, batch, step):
+        b1 = min(batch, b0 + step)
+        n = (b1 - b0) * per_image
+        xp.matmul(g2d[b0 * per_image:b1 * per_image], wm_t, out=gcols[:n])
+        run_step(cuda_kernels, "col2im", (b1 - b0) * height * width * channels,
+                 (gcols, b0, b1 - b0, kh, kw, sh, sw, ph, pw, out_h, out_w, compute.type(0), grad_input),
+                 col2im_arrays)
+    return grad_input if compute == result else grad_input.astype(result)
+
+
+def conv2d_backward_kernels_gpu(grad_output, x, kernel_shape, stride=1, padding=0):
+    """GPU dE/dK; see :func:`kernels.conv2d.conv2d_backward_kernels`."""
+    xp = backend.get_array_module(grad_output, x)
+    compute, result = _compute_dtype(grad_output, x)
+    g = xp.ascontiguousarray(grad_output.astype(compute, copy=False))
+    x = xp.ascontiguousarray(x.astype(compute, copy=False))
+    batch, height, width, channels = x.shape
+    filters, _, kh, kw = (int(s) for s in kernel_shape)
+    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    k_total = kh * kw * channels
+    g2d = g.reshape(batch * out_h * out_w, filters)
+    grad_wm = xp.zeros((k_total, filters), dtype=compute)
+    per_image = out_h * out_w
+    step = _images_per_chunk(batch, out_h, out_w, k_total, x.itemsize)
+    cols = xp.empty((step * per_image, k_total), dtype=compute)
+    for b0 in range(0, batch, step):
+        b1 = min(batch, b0 + step)
+        n = (b1 - b0) * per_image
+        run_step(cuda_kernels, "im2col", n * k_total, (x, b0, n, kh, kw, sh, sw, ph, pw, out_h, out_w, cols),
+                 im2col_arrays)
+        grad_wm += xp.matmul(cols[:n].T, g2d[b0 * per_image:b1 * per_image])
+    grad = grad_wm.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1)
+    return xp.ascontiguousarray(grad.astype(result, copy=False))
+
+
+def conv2d_backward_bias_gpu(grad_output):
+    """GPU dE/dbias; see :func:`kernels.conv2d.conv2d_backward_bias` (a CuPy reduction)."""
+    filters = grad_output.shape[-1]
+    compute, result = _compute_dtype(grad_output)
+    g2d = grad_output.reshape(-1, filters)
+    return g2d.sum(axis=0, dtype=compute).astype(result, copy=False).reshape(filters, 1)
