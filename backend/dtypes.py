@@ -28,17 +28,23 @@ def set_default_dtype(dtype) -> np.dtype:
     return previous
 
 
-def check_float_array(x, name: str = "input_data"):
-    """Raise TypeError unless ``x`` is a floating-point array; return it unchanged.
+def check_float_array(x, name: str = "input_data", where: str = ""):
+    """Raise TypeError unless ``x`` is a floating-point NumPy/CuPy array; return it unchanged.
 
-    The message names the argument, the expected and the received dtype.
+    The one float-array check of the library (layers, losses and kernel
+    dispatchers call it). The message names the argument (prefixed by
+    ``where``, e.g. the layer, loss or op, when given), the expected and the
+    received type or dtype, and how to convert.
     """
-    dtype = getattr(x, "dtype", None)
-    if dtype is None:
-        raise TypeError(f"{name}: expected a NumPy or CuPy float array, got {type(x).__name__}")
-    if dtype.kind != "f":
+    prefix = f"{where}: {name}" if where else name
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(
-            f"{name}: expected a floating-point array (float32 or float64), got dtype {dtype}; "
-            f"convert with x.astype(np.float32)"
+            f"{prefix}: expected a NumPy or CuPy array, got {type(x).__name__}; "
+            f"pass a float array, e.g. np.asarray({name}, dtype=np.float32)"
+        )
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{prefix}: expected a floating-point array (float32 or float64), got dtype {x.dtype}; "
+            f"convert with {name}.astype(np.float32)"
         )
     return x

@@ -135,6 +135,24 @@ def plot_decision_boundary(ax, predict_proba, X, y, title: str, steps: int = 200
     ax.set_aspect("equal", adjustable="box")
 
 
+def save_decision_boundary(model, X, y, title: str, out: Path, name: str, size: float = 4.5) -> Path:
+    """One square figure of ``model``'s decision boundary over the points ``X`` (NumPy (n, 2)); saved as ``out/name``.
+
+    The shading is :func:`predict_proba` (the model outputs one logit); returns the figure's path.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(size, size))
+    plot_decision_boundary(ax, lambda p: predict_proba(model, p), X, y, title)
+    return save_figure(fig, out, name)
+
+
+def stratified_split(X, y, seed: int):
+    """scikit-learn's stratified 75/25 split: ``X_train, X_test, y_train, y_test``."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
+
+
 class Stopwatch:
     """``with Stopwatch() as sw: ...`` then ``sw.seconds``; synchronizes the GPU on both ends."""
 

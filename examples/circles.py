@@ -16,8 +16,7 @@ Run::
 
 from __future__ import annotations
 
-from _common import (accuracy, fit_binary, make_parser, plot_decision_boundary, predict_proba,
-                     pyplot, save_figure, select_device)
+from _common import accuracy, fit_binary, make_parser, save_decision_boundary, select_device, stratified_split
 
 EPOCHS = 200
 
@@ -25,10 +24,9 @@ EPOCHS = 200
 def make_data(n_samples: int, seed: int):
     """Two noisy concentric circles (radius ratio 0.5), stratified 75/25 split."""
     from sklearn.datasets import make_circles
-    from sklearn.model_selection import train_test_split
 
     X, y = make_circles(n_samples=n_samples, factor=0.5, noise=0.08, random_state=seed)
-    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
+    return stratified_split(X, y, seed)
 
 
 def build_model(seed: int, hidden: int = 4):
@@ -59,11 +57,9 @@ def main(argv=None) -> dict:
     print(f"  train accuracy {100 * train_acc:.1f}%   test accuracy {100 * test_acc:.1f}%")
     figures = []
     if not args.no_plot:
-        plt = pyplot()
-        fig, ax = plt.subplots(figsize=(4.8, 4.8))
-        plot_decision_boundary(ax, lambda p: predict_proba(model, p), X_test, y_test,
-                               f"Circles, 4 hidden nodes: test accuracy {100 * test_acc:.1f}%")
-        figures.append(save_figure(fig, args.out, "circles_decision_boundary.png"))
+        figures.append(save_decision_boundary(model, X_test, y_test,
+                                              f"Circles, 4 hidden nodes: test accuracy {100 * test_acc:.1f}%",
+                                              args.out, "circles_decision_boundary.png", size=4.8))
     return {"train_accuracy": train_acc, "test_accuracy": test_acc, "loss": history.history["loss"],
             "figures": figures}
 

@@ -29,7 +29,7 @@ import numpy as np
 
 import backend
 from layers.callbacks import Callback
-from _common import devices_to_run, make_parser, pyplot, save_figure
+from _common import devices_to_run, make_parser, pyplot, save_figure, stratified_split
 
 EPOCHS = 30
 
@@ -37,12 +37,11 @@ EPOCHS = 30
 def load_data():
     """Digits as NHWC float images in [0, 1] and integer labels; stratified 25% test split."""
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     X = (digits.images / 16.0).reshape(-1, 8, 8, 1)
     y = digits.target
-    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    return stratified_split(X, y, seed=0)
 
 
 def build_model(seed: int):

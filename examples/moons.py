@@ -17,7 +17,7 @@ Run::
 from __future__ import annotations
 
 from _common import (accuracy, fit_binary, make_parser, plot_decision_boundary, predict_proba,
-                     pyplot, save_figure, select_device)
+                     pyplot, save_figure, select_device, stratified_split)
 
 EPOCHS = 150
 
@@ -25,10 +25,9 @@ EPOCHS = 150
 def make_data(n_samples: int, seed: int):
     """Two noisy half-moons, stratified 75/25 split."""
     from sklearn.datasets import make_moons
-    from sklearn.model_selection import train_test_split
 
     X, y = make_moons(n_samples=n_samples, noise=0.2, random_state=seed)
-    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
+    return stratified_split(X, y, seed)
 
 
 def build_perceptron(seed: int):

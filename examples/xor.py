@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from _common import (accuracy, fit_binary, make_parser, plot_decision_boundary, predict_proba,
-                     pyplot, save_figure, select_device)
+from _common import accuracy, fit_binary, make_parser, predict_proba, save_decision_boundary, select_device
 
 X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 Y = np.array([0.0, 1.0, 1.0, 0.0])
@@ -71,11 +70,8 @@ def main(argv=None) -> dict:
         print(f"  survey: XOR solved from {solved} of {args.survey} initializations (seeds 0..{args.survey - 1})")
     figures = []
     if not args.no_plot:
-        plt = pyplot()
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        plot_decision_boundary(ax, lambda p: predict_proba(model, p), X, Y,
-                               f"XOR, 2-2-1 network: accuracy {100 * acc:.0f}%")
-        figures.append(save_figure(fig, args.out, "xor_decision_boundary.png"))
+        figures.append(save_decision_boundary(model, X, Y, f"XOR, 2-2-1 network: accuracy {100 * acc:.0f}%",
+                                              args.out, "xor_decision_boundary.png"))
     return {"accuracy": acc, "probabilities": proba, "loss": history.history["loss"], "solved": solved,
             "figures": figures}
 

@@ -28,6 +28,8 @@ import numpy as np
 
 import backend
 
+from .validation import check_input
+
 
 def _describe(x) -> str:
     return f"{type(x).__name__} with dtype {x.dtype} and shape {tuple(x.shape)}"
@@ -94,13 +96,7 @@ class Loss:
             loss documents (same shape as ``y_pred`` unless stated).
         """
         name = type(self).__name__
-        if not hasattr(y_pred, "shape") or not hasattr(y_pred, "dtype"):
-            raise TypeError(f"{name}: y_pred: expected a NumPy or CuPy float array, got {type(y_pred).__name__}")
-        if y_pred.dtype.kind != "f":
-            raise TypeError(
-                f"{name}: y_pred: expected a floating-point array (float32 or float64), got dtype {y_pred.dtype}; "
-                "convert with y_pred.astype(np.float32)"
-            )
+        check_input(y_pred, name="y_pred", layer=name)
         xp = backend.get_array_module(y_pred)
         if not hasattr(y_true, "dtype"):
             y_true = xp.asarray(y_true)

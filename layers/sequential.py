@@ -1,10 +1,11 @@
-"""A model made of layers applied in order, and its training loop (book chapter 6; slides 001-003).
+"""A model made of layers applied in order (book chapter 6; slides 001-003).
 
 ``Sequential`` is itself a :class:`~layers.base.Layer`: its forward is the
 composition of its layers' forwards, its backward runs their backwards in
 reverse order (the chain rule of section 6.2, eqs. 6.5-6.12), so a Sequential
 can be gradient-checked with :func:`layers.testing.check_gradients` and nested
-inside another one.
+inside another one. Its ``fit``, ``evaluate`` and ``predict`` are thin methods
+over :mod:`layers.training` (the training loop).
 
 Example
 -------
@@ -21,105 +22,19 @@ Example
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
-from tqdm.auto import tqdm
 
 import backend
 
-from . import checkpoint, metrics as metrics_module
+from . import checkpoint, training
 from .base import Layer
-from .callbacks import Callback
 from .history import History
 from .validation import check_positive_int
 
 #: Attribute names of parameters that L1/L2 penalties leave alone (biases).
 BIAS_NAMES = frozenset({"b", "bias", "biases", "beta", "gamma"})
-
-
-def _is_relu(layer) -> bool:
-    """True for ``ReLU`` layers (the library's, the book's user class, or subclasses of either)."""
-    return any(cls.__name__ == "ReLU" for cls in type(layer).__mro__)
-
-
-def _label(index: int, layer) -> str:
-    return f"{index}:{type(layer).__name__}"
-
-
-def _as_array(a, name: str):
-    """NumPy/CuPy arrays as they are; lists and other array-likes through ``numpy.asarray``."""
-    if isinstance(a, np.ndarray) or backend.is_cupy_array(a):
-        return a
-    try:
-        return np.asarray(a)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name}: expected an array, got {type(a).__name__} ({exc})") from exc
-
-
-def _check_finite(a, name: str) -> None:
-    if a.dtype.kind != "f":
-        return
-    xp = backend.get_array_module(a)
-    bad = ~xp.isfinite(a)
-    count = int(xp.count_nonzero(bad))
-    if count:
-        first = int(xp.argmax(bad.reshape(len(a), -1).any(axis=1))) if a.ndim else 0
-        raise ValueError(
-            f"{name}: expected finite values, got {count} NaN/inf value(s) (first in sample {first}); "
-            "clean or impute the data before fit (training has not started)"
-        )
-
-
-def _check_data(X, y, xname: str = "X", yname: str = "y"):
-    """Validate a data set for fit/evaluate; return ``(X, y)`` as arrays."""
-    X = _as_array(X, xname)
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"{xname}: expected a numeric (float) array, got dtype {X.dtype}")
-    if X.ndim < 1 or len(X) == 0:
-        raise ValueError(f"{xname}: expected at least one sample (shape (samples, ...)), got shape {tuple(X.shape)}")
-    if y is not None:
-        y = _as_array(y, yname)
-        if y.dtype.kind not in "biuf":
-            raise TypeError(f"{yname}: expected a numeric array (floats, or integer class labels), got dtype {y.dtype}")
-        if y.ndim < 1 or len(y) != len(X):
-            got = len(y) if y.ndim else "a scalar"
-            raise ValueError(
-                f"{xname} and {yname}: expected the same number of samples, got len({xname})={len(X)} "
-                f"and len({yname})={got}"
-            )
-        _check_finite(y, yname)
-    _check_finite(X, xname)
-    return X, y
-
-
-class _DeadReluMonitor:
-    """Which units of each ReLU layer gave a non-zero output at least once this epoch (section 8.3)."""
-
-    def __init__(self, relu_indices):
-        self.indices = list(relu_indices)
-        self.alive = {}
-
-    def observe(self, index, output) -> None:
-        if index not in self.indices:
-            return
-        units = output.shape[-1] if output.ndim > 1 else 1
-        fired = (output != 0).reshape(-1, units).any(axis=0)
-        seen = self.alive.get(index)
-        self.alive[index] = fired if seen is None else (seen | fired)
-
-    def fractions(self) -> list:
-        out = []
-        for i in self.indices:
-            alive = self.alive.get(i)
-            if alive is None:
-                out.append(float("nan"))
-                continue
-            xp = backend.get_array_module(alive)
-            out.append(1.0 - int(xp.count_nonzero(alive)) / alive.size)
-        self.alive = {}
-        return out
 
 
 class Sequential(Layer):
@@ -340,57 +255,6 @@ class Sequential(Layer):
         """Indices in :attr:`params` of the weights L1/L2 penalise: arrays of ndim >= 2 not named as biases."""
         return [k for k, weight in enumerate(_weight_mask(self)) if weight]
 
-    def _batch(self, a, index, dev, dtype):
-        """One batch on the model's device; float data cast to the model's dtype, int/bool X too."""
-        if isinstance(index, np.ndarray) and backend.is_cupy_array(a):
-            index = backend.to_device(index, backend.device_of(a))
-        part = a[index]
-        if part.dtype.kind == "f" or dtype is not None and part.dtype.kind in "biu":
-            part = part.astype(self.dtype if dtype is None else dtype, copy=False)
-        return backend.to_device(part, dev)
-
-    def _metric_specs(self, metrics, loss, y):
-        """[(name, fn or None, kind, threshold)]; accuracy omitted where it does not apply."""
-        if metrics is None:
-            metrics = ()
-        if isinstance(metrics, str) or callable(metrics):
-            metrics = (metrics,)
-        specs = []
-        for m in metrics:
-            if callable(m):
-                specs.append((getattr(m, "__name__", "metric"), m, None, None))
-            elif isinstance(m, str) and m.lower() in ("accuracy", "acc"):
-                found = metrics_module.accuracy_kind(loss, y, None)
-                if found is not None:
-                    specs.append(("accuracy", None, found[0], found[1]))
-            else:
-                raise ValueError(f"metrics: expected 'accuracy' or a callable metric(y_pred, y_true), got {m!r}")
-        return specs
-
-    @staticmethod
-    def _refine(specs, loss, y, out_shape):
-        """Redo the accuracy decision once the output shape is known (one-hot vs one column)."""
-        refined = []
-        for name, fn, kind, threshold in specs:
-            if fn is None:
-                found = metrics_module.accuracy_kind(loss, y, tuple(out_shape))
-                if found is None:
-                    continue
-                kind, threshold = found
-            refined.append((name, fn, kind, threshold))
-        return refined
-
-    @staticmethod
-    def _metric_sums(specs, out, yb, sums, counts):
-        for name, fn, kind, threshold in specs:
-            if fn is None:
-                correct, total = metrics_module.accuracy_counts(out, yb, kind, threshold)
-                sums[name] = sums.get(name, 0.0) + correct
-                counts[name] = counts.get(name, 0) + total
-            else:
-                sums[name] = sums.get(name, 0.0) + float(fn(out, yb)) * len(out)
-                counts[name] = counts.get(name, 0) + len(out)
-
     def fit(self, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, validation_data=None,
             callbacks=(), shuffle=True, seed=None, verbose=1, metrics=("accuracy",), clipnorm=None,
             clipvalue=None, l1=0.0, l2=0.0, track_gradients=False) -> History:
@@ -456,170 +320,12 @@ class Sequential(Layer):
         TypeError
             Non-numeric data, a non-callback in callbacks.
         """
-        from optimizers.regularization import (add_penalty_gradients, check_nonnegative, check_positive_or_none,
-                                               clip_by_global_norm, clip_by_value)
-
-        from .losses import get_loss
-
-        epochs = check_positive_int(epochs, "epochs")
-        if batch_size is not None:
-            batch_size = check_positive_int(batch_size, "batch_size")
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-        clipnorm = check_positive_or_none(clipnorm, "clipnorm")
-        clipvalue = check_positive_or_none(clipvalue, "clipvalue")
-        l1 = check_nonnegative(l1, "l1")
-        l2 = check_nonnegative(l2, "l2")
-        if not self.layers:
-            raise ValueError("Sequential.fit: the model has no layers")
-        X, y = _check_data(X, y)
-        if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise TypeError("validation_data: expected a tuple (X_val, y_val)")
-            X_val, y_val = _check_data(*validation_data, xname="X_val", yname="y_val")
-        if isinstance(callbacks, Callback):
-            callbacks = [callbacks]
-        callbacks = list(callbacks or ())
-        for i, cb in enumerate(callbacks):
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks[{i}]: expected a layers.callbacks.Callback, got {type(cb).__name__}")
-        loss = get_loss(loss)
-        if isinstance(optimizer, str):
-            from optimizers import get_optimizer
-
-            optimizer = get_optimizer(optimizer)
-        elif not callable(getattr(optimizer, "step", None)):
-            raise TypeError(f"optimizer: expected a name or an object with step(params, grads), got {optimizer!r}")
-        n = len(X)
-        batch_size = n if batch_size is None else min(batch_size, n)
-        steps = math.ceil(n / batch_size)
-        dev, dtype = self.device, self.dtype
-        penalized = self._penalized() if (l1 or l2) else []
-        specs = self._metric_specs(metrics, loss, y)
-        refined = False
-        rng = np.random.default_rng(seed)
-        param_layers = [i for i, layer in enumerate(self.layers) if getattr(layer, "params", None)]
-        monitor = _DeadReluMonitor(i for i, layer in enumerate(self.layers) if _is_relu(layer)) \
-            if track_gradients else None
-
-        history = History()
-        history.params = {"epochs": epochs, "batch_size": batch_size, "samples": n, "steps": steps,
-                          "loss": repr(loss), "optimizer": repr(optimizer), "device": str(dev)}
-        if track_gradients:
-            history.labels["grad_norms"] = [_label(i, self.layers[i]) for i in param_layers]
-            history.labels["dead_relu_fraction"] = [_label(i, self.layers[i]) for i in monitor.indices]
-        self.history, self.loss, self.optimizer = history, loss, optimizer
-        self.stop_training = False
-        saved_modes, saved_own = self._modes(), self.training
-        for cb in callbacks:
-            cb.set_model(self)
-        try:
-            for cb in callbacks:
-                cb.on_train_begin({})
-            for epoch in range(epochs):
-                self.train()
-                for cb in callbacks:
-                    cb.on_epoch_begin(epoch, {})
-                order = rng.permutation(n) if shuffle else None
-                loss_sum, seen, sums, counts = 0.0, 0, {}, {}
-                norm_sums = [0.0] * len(param_layers)
-                bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
-                           disable=verbose != 1, leave=True, dynamic_ncols=True)
-                try:
-                    for step in range(steps):
-                        for cb in callbacks:
-                            cb.on_batch_begin(step, {})
-                        if order is None:
-                            index = slice(step * batch_size, (step + 1) * batch_size)
-                        else:
-                            index = order[step * batch_size:(step + 1) * batch_size]
-                        xb = self._batch(X, index, dev, dtype)
-                        yb = self._batch(y, index, dev, None)
-                        out = self._forward(xb, monitor)
-                        if not refined:
-                            specs = self._refine(specs, loss, y, out.shape)
-                            refined = True
-                        batch_loss = loss.forward(out, yb)
-                        _, grads = self.backward(loss.backward())
-                        if track_gradients:
-                            for j, i in enumerate(param_layers):
-                                norm_sums[j] = norm_sums[j] + _layer_norm(self._layer_grads[i])
-                        if penalized:
-                            params = self.params
-                            sub = add_penalty_gradients([params[k] for k in penalized],
-                                                        [grads[k] for k in penalized], l1, l2)
-                            grads = list(grads)
-                            for k, g in zip(penalized, sub):
-                                grads[k] = g
-                        if clipnorm is not None:
-                            grads = clip_by_global_norm(grads, clipnorm)
-                        if clipvalue is not None:
-                            grads = clip_by_value(grads, clipvalue)
-                        optimizer.step(self.params, grads)
-
-                        bs = len(out)
-                        loss_sum += batch_loss * bs
-                        seen += bs
-                        self._metric_sums(specs, out, yb, sums, counts)
-                        logs = {"loss": batch_loss, "size": bs}
-                        for cb in callbacks:
-                            cb.on_batch_end(step, logs)
-                        if verbose == 1:
-                            bar.set_postfix(_postfix(loss_sum / seen, sums, counts), refresh=False)
-                            bar.update(1)
-                        if self.stop_training:
-                            break
-                    logs = {"loss": loss_sum / max(seen, 1)}
-                    for name in sums:
-                        logs[name] = sums[name] / max(counts[name], 1)
-                    if validation_data is not None:
-                        val = self._evaluate(X_val, y_val, loss, specs, batch_size, dev)
-                        logs.update({f"val_{k}": v for k, v in val.items()})
-                    if track_gradients:
-                        logs["grad_norms"] = [float(s) / max(step + 1, 1) for s in norm_sums]
-                        logs["dead_relu_fraction"] = monitor.fractions()
-                    if verbose == 1:
-                        bar.set_postfix(_postfix_logs(logs), refresh=True)
-                finally:
-                    bar.close()
-                if verbose == 2:
-                    tqdm.write(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(
-                        f"{k}: {v:.4g}" for k, v in _postfix_logs(logs).items()))
-                history.append(epoch, logs)
-                for cb in callbacks:
-                    cb.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-            for cb in callbacks:
-                cb.on_train_end({})
-        finally:
-            self._restore_modes(saved_modes, saved_own)
-        return history
+        return training.fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                            validation_data=validation_data, callbacks=callbacks, shuffle=shuffle, seed=seed,
+                            verbose=verbose, metrics=metrics, clipnorm=clipnorm, clipvalue=clipvalue, l1=l1, l2=l2,
+                            track_gradients=track_gradients)
 
     # -- inference ----------------------------------------------------------------
-    def _evaluate(self, X, y, loss, specs, batch_size, dev) -> dict:
-        modes, own = self._modes(), self.training
-        self.eval()
-        try:
-            n = len(X)
-            batch_size = n if batch_size is None else min(batch_size, n)
-            loss_sum, sums, counts = 0.0, {}, {}
-            for start in range(0, n, batch_size):
-                index = slice(start, start + batch_size)
-                xb = self._batch(X, index, dev, self.dtype)
-                yb = self._batch(y, index, dev, None)
-                out = self.forward(xb)
-                if start == 0:
-                    specs = self._refine(specs, loss, y, out.shape)
-                loss_sum += loss.forward(out, yb) * len(out)
-                self._metric_sums(specs, out, yb, sums, counts)
-        finally:
-            self._restore_modes(modes, own)
-        result = {"loss": loss_sum / n}
-        for name in sums:
-            result[name] = sums[name] / max(counts[name], 1)
-        return result
-
     def evaluate(self, X, y, loss=None, metrics=("accuracy",), batch_size=None) -> dict:
         """Loss and metrics on ``(X, y)`` in evaluation mode (the layers' modes are restored).
 
@@ -640,18 +346,7 @@ class Sequential(Layer):
             ``{"loss": float, "accuracy": float, ...}``; the loss is the
             batch-size-weighted mean of the batch losses.
         """
-        from .losses import get_loss
-
-        if loss is None:
-            if self.loss is None:
-                raise ValueError("evaluate: loss: expected a loss (e.g. loss='mse'); the model was never fit")
-            loss = self.loss
-        loss = get_loss(loss)
-        if batch_size is not None:
-            batch_size = check_positive_int(batch_size, "batch_size")
-        X, y = _check_data(X, y)
-        specs = self._metric_specs(metrics, loss, y)
-        return self._evaluate(X, y, loss, specs, batch_size, self.device)
+        return training.evaluate(self, X, y, loss=loss, metrics=metrics, batch_size=batch_size)
 
     def predict(self, X, batch_size=None):
         """Outputs for ``X`` in evaluation mode (the layers' modes are restored afterwards).
@@ -668,21 +363,7 @@ class Sequential(Layer):
         array
             NumPy when ``X`` is a NumPy array (or list), else on the model's device.
         """
-        X, _ = _check_data(X, None)
-        if batch_size is not None:
-            batch_size = check_positive_int(batch_size, "batch_size")
-        n = len(X)
-        batch_size = n if batch_size is None else min(batch_size, n)
-        dev = self.device
-        modes, own = self._modes(), self.training
-        self.eval()
-        try:
-            outputs = [self.forward(self._batch(X, slice(s, s + batch_size), dev, self.dtype))
-                       for s in range(0, n, batch_size)]
-        finally:
-            self._restore_modes(modes, own)
-        out = outputs[0] if len(outputs) == 1 else backend.get_array_module(outputs[0]).concatenate(outputs)
-        return backend.to_numpy(out) if not backend.is_cupy_array(X) else out
+        return training.predict(self, X, batch_size=batch_size)
 
     # -- description ------------------------------------------------------------------
     def _guess_input_shape(self):
@@ -782,23 +463,3 @@ def _weight_mask(layer) -> list:
     names = {id(v): name for name, v in vars(layer).items()}
     return [p.ndim >= 2 and names.get(id(p), "") not in BIAS_NAMES for p in getattr(layer, "params", None) or []]
 
-
-def _layer_norm(grads):
-    """sqrt(Σ g²) over one layer's gradients, as a device scalar (float64, no host sync)."""
-    total = None
-    for g in grads:
-        xp = backend.get_array_module(g)
-        s = xp.square(g.astype(np.float64, copy=False)).sum()
-        total = s if total is None else total + s
-    return backend.get_array_module(total).sqrt(total)
-
-
-def _postfix(loss, sums, counts) -> dict:
-    out = {"loss": f"{loss:.4g}"}
-    for name in sums:
-        out[name] = f"{sums[name] / max(counts[name], 1):.4g}"
-    return out
-
-
-def _postfix_logs(logs) -> dict:
-    return {k: v for k, v in logs.items() if isinstance(v, float)}

@@ -11,20 +11,15 @@ import backend
 def check_input(x, ndim=None, name: str = "input_data", layer: str = ""):
     """Check that ``x`` is a float NumPy/CuPy array with ``ndim`` dimensions; return it.
 
-    ``ndim`` may be an int or a tuple of allowed ints.
+    ``ndim`` may be an int or a tuple of allowed ints. The float check is
+    :func:`backend.check_float_array` (messages prefixed ``"<layer>: <name>:"``).
     """
-    where = f"{layer}: " if layer else ""
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"{where}{name}: expected a NumPy or CuPy array, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(
-            f"{where}{name}: expected a floating-point array (float32 or float64), got dtype {x.dtype}; "
-            "convert with x.astype(np.float32)"
-        )
+    backend.check_float_array(x, name, where=layer)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
             expected = " or ".join(str(a) for a in allowed)
+            where = f"{layer}: " if layer else ""
             raise ValueError(
                 f"{where}{name}: expected a {expected}-D array, got shape {tuple(x.shape)} ({x.ndim}-D)"
             )

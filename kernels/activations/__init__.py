@@ -73,13 +73,7 @@ _ELEMENTWISE_PARAMS = ("slopes", "noise")
 
 
 def _check_float(a, what: str, name: str):
-    if not hasattr(a, "dtype") or not hasattr(a, "shape"):
-        raise TypeError(f"{name}: {what}: expected a NumPy or CuPy array, got {type(a).__name__}")
-    if a.dtype.kind != "f":
-        raise TypeError(
-            f"{name}: {what}: expected a floating-point array (float32 or float64), got dtype {a.dtype}; "
-            "convert with x.astype(np.float32)"
-        )
+    backend.check_float_array(a, what, where=name)
 
 
 def _elementwise_params(name: str, params: dict, shape) -> list:

@@ -40,6 +40,16 @@ def _on(device, array):
     return backend.to_device(np.asarray(array), device)
 
 
+def _build(key, device, dtype):
+    """``FACTORIES[key]()`` built on ``device`` with ``dtype`` as the default dtype (restored afterwards)."""
+    with backend.use_device(device.name):
+        previous = backend.set_default_dtype(dtype)
+        try:
+            return FACTORIES[key]()
+        finally:
+            backend.set_default_dtype(previous)
+
+
 def _away_from_kinks(rng, shape):
     """|x| in [0.2, 2.8] and 0.1 away from +-1: no kink of ReLU (0), HardTanh (+-1) or HardSigmoid (+-3)."""
     magnitude = rng.uniform(0.2, 2.8, shape)
@@ -84,12 +94,7 @@ def test_prelu_alpha_updates_in_place_are_seen():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("key", list(FACTORIES))
 def test_dtype_and_shape_preserved(device, key, dtype):
-    with backend.use_device(device.name):
-        previous = backend.set_default_dtype(dtype)
-        try:
-            layer = FACTORIES[key]()
-        finally:
-            backend.set_default_dtype(previous)
+    layer = _build(key, device, dtype)
     rng = np.random.default_rng(0)
     x = _on(device, rng.standard_normal((3, 4, 5)).astype(dtype))
     y = layer.forward(x)
@@ -133,12 +138,7 @@ LIMITS = {  # forward at (-1000, 1000) in evaluation mode
 @pytest.mark.parametrize("key", list(FACTORIES))
 def test_plus_minus_1000_no_warning_right_limits(device, key, dtype):
     """RuntimeWarnings are errors (pyproject.toml): overflow anywhere would fail this test."""
-    with backend.use_device(device.name):
-        previous = backend.set_default_dtype(dtype)
-        try:
-            layer = FACTORIES[key]().eval()
-        finally:
-            backend.set_default_dtype(previous)
+    layer = _build(key, device, dtype).eval()
     if key.startswith("softmax"):
         x = np.full((2, 5), -1000.0)
         x[0, 2] = 1000.0

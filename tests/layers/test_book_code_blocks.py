@@ -1,11 +1,9 @@
 """The book's activation code blocks, pasted as user code, agree with our layers (forward and backward).
 
 Sigmoid (section 7.4.1), Tanh (7.5.1), HardTanh (7.7.1), ReLU (8.2.1) and
-LeakyReLU (8.4.1.1) are copied from ``000_8814347de1640870.txt`` as printed
-(only the PDF's line breaks are joined, and ``from layers.base import Layer``
-is added to the Sigmoid block, which uses Layer without importing it).
-HardSigmoid (7.7.1) is checked too; Softsign (7.6.1) is checked in its
-printed form, which fails with a NameError (``softsign_grad`` is never
+LeakyReLU (8.4.1.1), copied from ``000_8814347de1640870.txt`` as printed, live
+in ``book_code_blocks.py`` beside this file. HardSigmoid (7.7.1) is checked
+too; Softsign (7.6.1) is checked in its printed form, which fails with a NameError (``softsign_grad`` is never
 defined), and with that one name fixed.
 
 Inputs avoid the kinks (x = 0 for ReLU/LeakyReLU, x = +-1 for HardTanh,
@@ -15,129 +13,11 @@ different one-sided derivatives (ours are documented in layers.activations).
 
 from __future__ import annotations
 
-import numpy as np  # the blocks' own imports: `import numpy as np` and
+import numpy as np
 import pytest
-from layers.base import Layer  # `from layers.base import Layer`
 
 import layers
-
-
-# ----------------------------------------------------------------------------- the book's code, as printed
-
-class Sigmoid(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-        self.sigmoid = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        self.sigmoid_output = 1/ (1 + np.exp(-input_data))
-        return self.sigmoid_output
-
-    def backward(self, grad_output):
-        sigmoid_grad = self.sigmoid_output * (1 - self.sigmoid_output)
-        return grad_output * sigmoid_grad, None
-
-
-class Tanh(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-        self.tanh_output = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        self.tanh_output = np.tanh(self.input)
-        return self.tanh_output
-
-    def backward(self, grad_output):
-        tanh_grad = 1 - self.tanh_output**2
-        return grad_output * tanh_grad, None
-
-
-class Softsign(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        return self.input / (1 + np.abs(self.input))
-
-    def backward(self, grad_output):
-        grad = (1 / (1 + np.abs(self.input))**2)
-        return grad_output * softsign_grad, None  # noqa: F821  (the book's typo)
-
-
-class HardSigmoid(Layer):
-
-    def __init__(self):
-        super().__init__()
-        self.input = None
-
-    def forward(self, input_data):
-        self.input = input_data
-
-        output = self.input / 6 + 0.5
-        output = np.clip(output, 0, 1) # A more concise way to handle the bounds
-
-        return output
-
-    def backward(self, grad_output):
-        hard_sigmoid_grad = np.full_like(self.input, 1 / 6)
-
-        hard_sigmoid_grad[self.input < -3] = 0
-        hard_sigmoid_grad[self.input > 3] = 0
-
-        return grad_output * hard_sigmoid_grad, None
-
-
-class HardTanh(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        return np.clip(self.input, -1, 1)
-
-    def backward(self, grad_output):
-
-        hard_tanh_grad = np.where((self.input > -1) & (self.input < 1), 1, 0)
-
-        return grad_output * hard_tanh_grad, None
-
-
-class ReLU(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        return np.maximum(0, self.input)
-
-    def backward(self, grad_output):
-        relu_grad = (self.input > 0)
-
-        # Apply the chain rule
-        return grad_output * relu_grad, None
-
-
-class LeakyReLU(Layer):
-    def __init__(self, alpha=0.01):
-        super().__init__()
-        self.input = None
-        self.alpha = alpha
-
-    def forward(self, input_data):
-        self.input = input_data
-        return np.maximum(self.input * self.alpha, self.input)
-
-    def backward(self, grad_output):
-        leaky_relu_grad = np.where(self.input > 0, 1, self.alpha)
-        return grad_output * leaky_relu_grad, None
+from tests.layers.book_code_blocks import HardSigmoid, HardTanh, LeakyReLU, ReLU, Sigmoid, Softsign, Tanh
 
 
 # ----------------------------------------------------------------------------- the comparison

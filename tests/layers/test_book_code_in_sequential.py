@@ -2,7 +2,7 @@
 
 Sigmoid (section 7.4.1), Tanh (7.5.1), HardTanh (7.7.1), ReLU (8.2.1) and
 LeakyReLU (8.4.1.1) are copied from ``000_8814347de1640870.txt`` as printed
-(only the line breaks of the PDF were joined). They subclass
+(in ``book_code_blocks.py`` beside this file). They subclass
 ``layers.base.Layer`` exactly as the book imports it; nothing in them knows
 about Sequential, devices or dtypes. Some of them promote float32 gradients to
 float64 (``np.where(..., 1, 0)`` gives int64, ``np.where(..., 1, alpha)``
@@ -15,90 +15,9 @@ import numpy as np
 import pytest
 
 import layers
-from layers.base import Layer
 from layers.testing import check_gradients
 from optimizers import SGD
-
-
-# ---------------------------------------------------------------- the book's code, verbatim
-class Sigmoid(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-        self.sigmoid = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        self.sigmoid_output = 1/ (1 + np.exp(-input_data))
-        return self.sigmoid_output
-
-    def backward(self, grad_output):
-        sigmoid_grad = self.sigmoid_output * (1 - self.sigmoid_output)
-        return grad_output * sigmoid_grad, None
-
-
-class Tanh(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-        self.tanh_output = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        self.tanh_output = np.tanh(self.input)
-        return self.tanh_output
-
-    def backward(self, grad_output):
-        tanh_grad = 1 - self.tanh_output**2
-        return grad_output * tanh_grad, None
-
-
-class HardTanh(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        return np.clip(self.input, -1, 1)
-
-    def backward(self, grad_output):
-
-        hard_tanh_grad = np.where((self.input > -1) & (self.input < 1), 1, 0)
-
-        return grad_output * hard_tanh_grad, None
-
-
-class ReLU(Layer):
-    def __init__(self):
-        super().__init__()
-        self.input = None
-
-    def forward(self, input_data):
-        self.input = input_data
-        return np.maximum(0, self.input)
-
-    def backward(self, grad_output):
-        relu_grad = (self.input > 0)
-
-        # Apply the chain rule
-        return grad_output * relu_grad, None
-
-
-class LeakyReLU(Layer):
-    def __init__(self, alpha=0.01):
-        super().__init__()
-        self.input = None
-        self.alpha = alpha
-
-    def forward(self, input_data):
-        self.input = input_data
-        return np.maximum(self.input * self.alpha, self.input)
-
-    def backward(self, grad_output):
-        leaky_relu_grad = np.where(self.input > 0, 1, self.alpha)
-        return grad_output * leaky_relu_grad, None
-# ---------------------------------------------------------------- end of the book's code
+from tests.layers.book_code_blocks import HardTanh, LeakyReLU, ReLU, Sigmoid, Tanh
 
 
 BOOK_ACTIVATIONS = [Sigmoid, Tanh, HardTanh, ReLU, LeakyReLU]

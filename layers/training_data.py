@@ -1,0 +1,110 @@
+"""Data checks and batching for :meth:`layers.Sequential.fit`, ``evaluate`` and ``predict`` (book chapter 6).
+
+Everything here runs before training starts, so bad data (NaN/inf, mismatched
+lengths, non-numeric dtypes) is reported with the argument's name instead of
+surfacing as a NaN loss several epochs later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import backend
+
+
+def as_array(a, name: str):
+    """NumPy/CuPy arrays as they are; lists and other array-likes through ``numpy.asarray``.
+
+    Raises
+    ------
+    TypeError
+        ``a`` cannot be made into an array (ragged lists and the like); the message names ``name``.
+    """
+    if isinstance(a, np.ndarray) or backend.is_cupy_array(a):
+        return a
+    try:
+        return np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: expected an array, got {type(a).__name__} ({exc})") from exc
+
+
+def check_finite(a, name: str) -> None:
+    """Raise a ValueError naming ``name``, the count and the first sample when a float ``a`` holds NaN/inf.
+
+    Parameters
+    ----------
+    a : array, shape (samples, ...)
+        Non-float arrays are accepted as they are.
+    """
+    if a.dtype.kind != "f":
+        return
+    xp = backend.get_array_module(a)
+    bad = ~xp.isfinite(a)
+    count = int(xp.count_nonzero(bad))
+    if count:
+        first = int(xp.argmax(bad.reshape(len(a), -1).any(axis=1))) if a.ndim else 0
+        raise ValueError(
+            f"{name}: expected finite values, got {count} NaN/inf value(s) (first in sample {first}); "
+            "clean or impute the data before fit (training has not started)"
+        )
+
+
+def check_data(X, y, xname: str = "X", yname: str = "y"):
+    """Validate a data set for fit/evaluate/predict; return ``(X, y)`` as arrays.
+
+    Parameters
+    ----------
+    X : array_like, shape (samples, ...)
+        Numeric (float, int or bool), at least one sample, finite.
+    y : array_like, shape (samples, ...), or None
+        Numeric, as many samples as ``X``, finite; ``None`` for predict.
+    xname, yname : str
+        The names the error messages use (``"X_val"``, ``"y_val"`` for validation data).
+    """
+    X = as_array(X, xname)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{xname}: expected a numeric (float) array, got dtype {X.dtype}")
+    if X.ndim < 1 or len(X) == 0:
+        raise ValueError(f"{xname}: expected at least one sample (shape (samples, ...)), got shape {tuple(X.shape)}")
+    if y is not None:
+        y = as_array(y, yname)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"{yname}: expected a numeric array (floats, or integer class labels), got dtype {y.dtype}")
+        if y.ndim < 1 or len(y) != len(X):
+            got = len(y) if y.ndim else "a scalar"
+            raise ValueError(
+                f"{xname} and {yname}: expected the same number of samples, got len({xname})={len(X)} "
+                f"and len({yname})={got}"
+            )
+        check_finite(y, yname)
+    check_finite(X, xname)
+    return X, y
+
+
+def take_batch(a, index, device, dtype, cast_integers: bool):
+    """One batch ``a[index]`` on ``device``; float data cast to ``dtype``, int/bool data too with ``cast_integers``.
+
+    Parameters
+    ----------
+    a : array, shape (samples, ...)
+        NumPy or CuPy.
+    index : slice or int array
+        The batch's samples (a NumPy index array is moved to ``a``'s device first).
+    device
+        Where the batch goes (the model's device).
+    dtype
+        The model's dtype.
+    cast_integers : bool
+        True for inputs (XOR tables written as ints), False for targets
+        (integer class labels are kept).
+
+    Returns
+    -------
+    array, shape (batch, ...)
+    """
+    if isinstance(index, np.ndarray) and backend.is_cupy_array(a):
+        index = backend.to_device(index, backend.device_of(a))
+    part = a[index]
+    if part.dtype.kind == "f" or cast_integers and part.dtype.kind in "biu":
+        part = part.astype(dtype, copy=False)
+    return backend.to_device(part, device)
