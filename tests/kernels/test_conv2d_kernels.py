@@ -182,3 +182,30 @@ def test_gpu_matches_cpu(dtype, rtol):
         for on_gpu, on_cpu in pairs:
             assert on_gpu.dtype == dtype
             assert _relative_error(backend.to_numpy(on_gpu), on_cpu) < rtol
+
+
+@pytest.mark.parametrize(
+    "x_shape, k_shape, stride, padding",
+    [
+        ((2, 9, 10, 16), (16, 16, 3, 3), 1, 1),   # K = 144 >= 128, 16 filters: Numba GEMM forward and backward-input
+        ((1, 7, 8, 16), (20, 16, 3, 3), 2, 0),    # strided: Numba forward, col2im backward-input
+        ((2, 6, 5, 32), (17, 32, 2, 2), 1, 1),    # filter count not a multiple of the 4x4 blocks
+    ],
+)
+def test_numba_gemm_path_matches_reference(x_shape, k_shape, stride, padding):
+    # These geometries pass _numba_gemm_pays at the default thresholds, so the blocked
+    # Numba matrix product (not NumPy's GEMM) is what is compared to the book's loops.
+    assert conv2d._numba_gemm_pays(k_shape[0], k_shape[1] * k_shape[2] * k_shape[3])
+    rng = np.random.default_rng(11)
+    _check_all(rng.standard_normal(x_shape), rng.standard_normal(k_shape),
+               rng.standard_normal((k_shape[0], 1)), stride, padding, rng=rng)
+
+
+def test_random_geometries_on_the_numba_gemm_path(monkeypatch):
+    # Force the Numba GEMM path for every size, so the random geometries exercise it too.
+    monkeypatch.setattr(conv2d, "_numba_gemm_pays", lambda n_outputs, k_total: True)
+    rng = np.random.default_rng(99)
+    for _ in range(15):
+        x_shape, k_shape, stride, padding = _random_case(rng)
+        _check_all(rng.standard_normal(x_shape), rng.standard_normal(k_shape),
+                   rng.standard_normal((k_shape[0], 1)), stride, padding, rng=rng)
