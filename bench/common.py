@@ -657,7 +657,10 @@ def environment_info() -> dict:
         versions (``None`` when not importable), ``torch_threads``,
         ``cpu_model``, ``cpu_count``, ``cpu_affinity``, ``memory_bytes``,
         ``gpu`` (name, compute capability, driver and CUDA versions, or
-        ``available: False`` with the reason) and ``date`` (UTC, ISO 8601).
+        ``available: False`` with the reason), ``date`` (UTC, ISO 8601) and
+        ``threading_env``: the environment variables that change the CPU
+        kernels' speed (``OPENBLAS_*``, ``OMP_*``, ``MKL_*``, ``NUMBA_*``), e.g.
+        ``OPENBLAS_CORETYPE=Haswell`` pins NumPy's BLAS to its AVX2 code.
     """
     import numba  # noqa: PLC0415
 
@@ -686,6 +689,10 @@ def environment_info() -> dict:
         info["cpu_affinity"] = None
     info["memory_bytes"] = _memory_total_bytes()
     info["gpu"] = _gpu_info()
+    info["threading_env"] = {
+        key: value for key, value in sorted(os.environ.items())
+        if key.startswith(("OPENBLAS_", "OMP_", "MKL_", "NUMBA_"))
+    }
     return info
 
 
@@ -698,6 +705,8 @@ def format_environment(info: dict) -> str:
     if info.get("memory_bytes"):
         cpu += f", {format_bytes(info['memory_bytes'])} RAM"
     cpu += ")"
+    if info.get("threading_env"):
+        cpu += " env: " + " ".join(f"{k}={v}" for k, v in info["threading_env"].items())
     gpu = info.get("gpu") or {}
     if gpu.get("available"):
         gpu_line = f"GPU: {gpu.get('name')} (cc {gpu.get('compute_capability')}"
