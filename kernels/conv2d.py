@@ -15,18 +15,32 @@ output rows**.
   ``gcols`` into ``dx`` (a Numba kernel).
 * Backward, bias: a sum over (B, OH, OW).
 
-Since then, where it was measured faster (``F >= 16`` outputs and
-``kh*kw*C >= 128``, :func:`_numba_gemm_pays`), the forward runs instead as one
-fused Numba kernel per thread (:func:`conv_forward_rows`: im2col of a
-:data:`BLOCK_BYTES` block, then the register-blocked :func:`gemm_nt_bias`,
-which LLVM compiles with the host's AVX-512; threads from
-:func:`kernels.pool2d.run_rows`, no BLAS), and the backward-input with stride
-1 is the same forward applied to ``g`` with flipped, channel-swapped kernels
-(no col2im). Measured on the 2-core EPYC, in isolation: forward of
-(16, 56, 56, 64)->64 21 -> 13 ms, (64, 32, 32, 32)->64 23 -> 9 ms; one thread,
-conv -> relu -> pool -> backward loop: 20 % faster; two threads in that loop:
-equal (OpenBLAS's workers, still used by the backward-kernels GEMM, spin on
-the second core after each call). The backward-kernels stays im2col + GEMM.
+Since then, where it was measured faster (products of at least
+:data:`NUMBA_GEMM_MIN_MACS` multiply-adds, :func:`_numba_gemm_pays`, one rule
+for the three products so that a step never mixes BLAS and Numba threads),
+all three products run as Numba kernels, threads from
+:func:`kernels.pool2d.run_rows`, no BLAS:
+
+* forward: one fused kernel per thread (:func:`conv_forward_rows`: im2col of
+  a :data:`BLOCK_BYTES` block, then the register-blocked :func:`gemm_nt`,
+  which LLVM compiles with the host's AVX-512);
+* backward-input, stride 1: the same forward applied to ``g`` with flipped,
+  channel-swapped kernels (no col2im); other strides:
+  :func:`conv_backward_input_images`, ``g @ Wm^T`` by :func:`gemm_nt` then
+  col2im, whole images per thread (no scatter-add races);
+* backward-kernels: :func:`conv_backward_kernels_rows`, per thread a partial
+  ``dWm`` (summed at the end); per block, the *transposed* im2col matrix
+  (:func:`im2col_t`, contiguous runs copied from the input re-laid as
+  ``(B, H, C, W)`` by :func:`nhwc_to_nhcw`) and the transposed block of ``g``
+  (``(F, n)``, :data:`GRAD_BLOCK_BYTES`, in the L2 cache), so that
+  :func:`gemm_nt` reduces over about 1000 rows along the contiguous axis
+  (150-185 GFLOP/s on one core).
+
+Measured on the 2-core EPYC, ``python -m bench kernels --device cpu``,
+forward+backward: (64, 32, 32, 32)->64 52 -> 36 ms, (16, 56, 56, 64)->64
+60 -> 44 ms, (32, 28, 28, 8)->16 2.7 -> 2.1 ms (the mixed BLAS/Numba step
+had cost most: OpenBLAS's workers spin on the second core after each call).
+Below the threshold (tiny images, e.g. 8x8 digits) im2col + NumPy GEMM stays.
 ``OPENBLAS_CORETYPE`` in this machine's environment is ``Haswell``, which is
 why NumPy's OpenBLAS runs its AVX2 kernels here (unset, it picks SkylakeX).
 
@@ -65,6 +79,9 @@ NumPy arrays run here, CuPy arrays run :mod:`kernels.conv2d_gpu`.
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import numpy as np
 
 import backend
@@ -79,8 +96,12 @@ CHUNK_BYTES = 2 << 20
 
 #: Forward by the fused Numba kernel (:func:`conv_forward_rows`) instead of im2col + NumPy GEMM.
 USE_NUMBA_GEMM = True
+#: Smallest product (multiply-adds) run by the Numba kernels; below it, per-call costs favour NumPy's GEMM.
+NUMBA_GEMM_MIN_MACS = 1 << 23
 #: Size in bytes of the ``cols`` block of one thread in :func:`conv_forward_rows` (fits the L2 cache).
 BLOCK_BYTES = 256 << 10
+#: Size in bytes of the transposed ``g`` block of one thread in :func:`conv_backward_kernels_rows`.
+GRAD_BLOCK_BYTES = 256 << 10
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -204,8 +225,8 @@ def col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input):
 
 
 @njit(nogil=True, fastmath={"reassoc", "nsz", "contract"})
-def gemm_nt_bias(a, bt, bias, c, n):
-    """``c[m, f] = Σ_k a[m, k] bt[f, k] + bias[f]`` for the first ``n`` rows of ``a`` and ``c``.
+def gemm_nt(a, bt, bias, c, n, k_total, accumulate):
+    """``c[m, f] = Σ_{k < k_total} a[m, k] bt[f, k] + bias[f]`` (``+= ...`` if ``accumulate``), rows ``m < n``.
 
     Register-blocked dot products: a 4x4 block of ``c`` is 16 running sums over
     the contiguous ``k`` axis, which LLVM vectorizes with the host's widest
@@ -213,7 +234,6 @@ def gemm_nt_bias(a, bt, bias, c, n):
     for 16 fused multiply-adds. Measured: 104 GFLOP/s on one core against 69
     for NumPy's OpenBLAS (its AVX2 kernels) on ``(8192, 576) @ (576, 64)``.
     """
-    k_total = a.shape[1]
     filters = bt.shape[0]
     zero = c.dtype.type(0)
     m4 = n - n % 4
@@ -255,29 +275,35 @@ def gemm_nt_bias(a, bt, bias, c, n):
                 c31 += x3 * y1
                 c32 += x3 * y2
                 c33 += x3 * y3
-            c[m, f] = c00 + bias[f]
-            c[m, f + 1] = c01 + bias[f + 1]
-            c[m, f + 2] = c02 + bias[f + 2]
-            c[m, f + 3] = c03 + bias[f + 3]
-            c[m + 1, f] = c10 + bias[f]
-            c[m + 1, f + 1] = c11 + bias[f + 1]
-            c[m + 1, f + 2] = c12 + bias[f + 2]
-            c[m + 1, f + 3] = c13 + bias[f + 3]
-            c[m + 2, f] = c20 + bias[f]
-            c[m + 2, f + 1] = c21 + bias[f + 1]
-            c[m + 2, f + 2] = c22 + bias[f + 2]
-            c[m + 2, f + 3] = c23 + bias[f + 3]
-            c[m + 3, f] = c30 + bias[f]
-            c[m + 3, f + 1] = c31 + bias[f + 1]
-            c[m + 3, f + 2] = c32 + bias[f + 2]
-            c[m + 3, f + 3] = c33 + bias[f + 3]
+            c[m, f] = c00 + bias[f] + (c[m, f] if accumulate else zero)
+            c[m, f + 1] = c01 + bias[f + 1] + (c[m, f + 1] if accumulate else zero)
+            c[m, f + 2] = c02 + bias[f + 2] + (c[m, f + 2] if accumulate else zero)
+            c[m, f + 3] = c03 + bias[f + 3] + (c[m, f + 3] if accumulate else zero)
+            c[m + 1, f] = c10 + bias[f] + (c[m + 1, f] if accumulate else zero)
+            c[m + 1, f + 1] = c11 + bias[f + 1] + (c[m + 1, f + 1] if accumulate else zero)
+            c[m + 1, f + 2] = c12 + bias[f + 2] + (c[m + 1, f + 2] if accumulate else zero)
+            c[m + 1, f + 3] = c13 + bias[f + 3] + (c[m + 1, f + 3] if accumulate else zero)
+            c[m + 2, f] = c20 + bias[f] + (c[m + 2, f] if accumulate else zero)
+            c[m + 2, f + 1] = c21 + bias[f + 1] + (c[m + 2, f + 1] if accumulate else zero)
+            c[m + 2, f + 2] = c22 + bias[f + 2] + (c[m + 2, f + 2] if accumulate else zero)
+            c[m + 2, f + 3] = c23 + bias[f + 3] + (c[m + 2, f + 3] if accumulate else zero)
+            c[m + 3, f] = c30 + bias[f] + (c[m + 3, f] if accumulate else zero)
+            c[m + 3, f + 1] = c31 + bias[f + 1] + (c[m + 3, f + 1] if accumulate else zero)
+            c[m + 3, f + 2] = c32 + bias[f + 2] + (c[m + 3, f + 2] if accumulate else zero)
+            c[m + 3, f + 3] = c33 + bias[f + 3] + (c[m + 3, f + 3] if accumulate else zero)
     for m in range(n):  # leftovers: rows past m4 (all filters), filters past f4 (all rows)
         f_start = 0 if m >= m4 else f4
         for f in range(f_start, filters):
             acc = zero
             for k in range(k_total):
                 acc += a[m, k] * bt[f, k]
-            c[m, f] = acc + bias[f]
+            c[m, f] = acc + bias[f] + (c[m, f] if accumulate else zero)
+
+
+@njit(nogil=True)
+def gemm_nt_bias(a, bt, bias, c, n):
+    """``c[m, f] = Σ_k a[m, k] bt[f, k] + bias[f]`` for the first ``n`` rows of ``a`` and ``c`` (:func:`gemm_nt`)."""
+    gemm_nt(a, bt, bias, c, n, a.shape[1], False)
 
 
 @njit(nogil=True)
@@ -296,12 +322,132 @@ def conv_forward_rows(x, wt, bias, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_pe
         gemm_nt_bias(cols, wt, bias, out2d[b0 * out_w:b1 * out_w], n)
 
 
+@njit(nogil=True)
+def transpose_rows(src, n, dst):
+    """``dst[k, m] = src[m, k]`` for the first ``n`` rows of ``src`` (tiles of 16x16 stay in the L1 cache)."""
+    cols = src.shape[1]
+    for m0 in range(0, n, 16):
+        m1 = min(n, m0 + 16)
+        for k0 in range(0, cols, 16):
+            k1 = min(cols, k0 + 16)
+            for k in range(k0, k1):
+                for m in range(m0, m1):
+                    dst[k, m] = src[m, k]
+
+
+@njit(nogil=True)
+def nhwc_to_nhcw(x, xt, r0, r1):
+    """``xt[b, h, c, w] = x[b, h, w, c]`` for the image rows ``r0 <= b * H + h < r1``."""
+    batch, height, width, channels = x.shape
+    xf = x.reshape(x.size)
+    tf = xt.reshape(xt.size)
+    uc = np.uint64(channels)
+    uw = np.uint64(width)
+    for r in range(r0, r1):
+        base = np.uint64(r) * uw * uc
+        for w in range(uw):
+            s = base + w * uc
+            for c in range(uc):
+                tf[base + c * uw + w] = xf[s + c]
+
+
+@njit(nogil=True)
+def im2col_t(xt, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols_t):
+    """Transposed :func:`im2col` from ``xt`` (the input as ``(B, H, C, W)``, see :func:`nhwc_to_nhcw`).
+
+    ``cols_t[(i*kw + j)*C + c, (q - q0)*OW + ow] = xpad[b, oh*sh + i, ow*sw + j, c]``
+    for the output rows ``q0 <= q < q1`` (``q = b * OH + oh``): for each
+    ``(i, j, c)`` a run of ``OW`` values, read with stride ``sw`` along the
+    contiguous ``w`` axis of ``xt``.
+    """
+    batch, height, channels, width = xt.shape
+    tf = xt.reshape(xt.size)
+    ld = np.uint64(cols_t.shape[1])
+    cf = cols_t.reshape(cols_t.size)
+    uw = np.uint64(width)
+    usw = np.uint64(sw)
+    for q in range(q0, q1):
+        b = q // out_h
+        oh = q - b * out_h
+        m0 = np.uint64((q - q0) * out_w)
+        for i in range(kh):
+            ih = oh * sh - ph + i
+            inside = 0 <= ih < height
+            for j in range(kw):
+                # valid outputs: 0 <= ow*sw + j - pw < W
+                ow_lo = min(out_w, max(0, (pw - j + sw - 1) // sw))
+                ow_hi = max(ow_lo, min(out_w, (width - 1 + pw - j) // sw + 1)) if inside else ow_lo
+                k0 = np.uint64((i * kw + j) * channels)
+                for c in range(np.uint64(channels)):
+                    d = (k0 + c) * ld + m0
+                    for t in range(np.uint64(ow_lo)):
+                        cf[d + t] = 0
+                    if ow_hi > ow_lo:
+                        s = ((np.uint64(b * height + ih) * np.uint64(channels) + c) * uw
+                             + np.uint64(ow_lo * sw + j - pw))
+                        if sw == 1:
+                            for t in range(np.uint64(ow_hi - ow_lo)):
+                                cf[d + np.uint64(ow_lo) + t] = tf[s + t]
+                        else:
+                            for t in range(np.uint64(ow_hi - ow_lo)):
+                                cf[d + np.uint64(ow_lo) + t] = tf[s + t * usw]
+                    for t in range(np.uint64(ow_hi), np.uint64(out_w)):
+                        cf[d + t] = 0
+
+
+@njit(nogil=True)
+def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_wm, q0, q1):
+    """``grad_wm[k, f] += Σ_m cols[m, k] g[m, f]`` over the output rows ``q0 <= q < q1``.
+
+    Per block of ``rows_per_block`` output rows (``n`` im2col rows): the
+    transposed im2col matrix (``(K, n)``, :func:`im2col_t`) and the transposed
+    block of ``g`` (``(F, n)``, sized to stay in the L2 cache), then
+    :func:`gemm_nt`, which reduces over the block's ``n`` rows along the
+    contiguous axis. ``grad_wm`` (shape ``(kh*kw*C, F)``) belongs to the
+    calling thread.
+    """
+    k_total, filters = grad_wm.shape
+    n_max = rows_per_block * out_w
+    cols_t = np.empty((k_total, n_max), dtype=xt.dtype)
+    g_t = np.empty((filters, n_max), dtype=xt.dtype)
+    no_bias = np.zeros(filters, dtype=xt.dtype)
+    for b0 in range(q0, q1, rows_per_block):
+        b1 = min(q1, b0 + rows_per_block)
+        n = (b1 - b0) * out_w
+        im2col_t(xt, b0, b1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols_t)
+        transpose_rows(g2d[b0 * out_w:b1 * out_w], n, g_t)
+        gemm_nt(cols_t, g_t, no_bias, grad_wm, k_total, n, True)
+
+
+@njit(nogil=True)
+def conv_backward_input_images(g2d, wm, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input, b0, b1):
+    """``dx`` of the images ``b0 <= b < b1``: ``gcols = g @ Wm^T`` per block (:func:`gemm_nt`), then :func:`col2im`.
+
+    Whole images per call, so threads never scatter-add into the same pixels;
+    ``grad_input`` must be zeroed by the caller.
+    """
+    k_total = wm.shape[0]
+    gcols = np.empty((rows_per_block * out_w, k_total), dtype=g2d.dtype)
+    no_bias = np.zeros(k_total, dtype=g2d.dtype)
+    for q0 in range(b0 * out_h, b1 * out_h, rows_per_block):
+        q1 = min(b1 * out_h, q0 + rows_per_block)
+        n = (q1 - q0) * out_w
+        gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], False)
+        col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input)
+
+
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-def _numba_gemm_pays(n_outputs, k_total):
-    """Whether :func:`conv_forward_rows` beats im2col + NumPy GEMM (measured: from 16 outputs and K >= 128)."""
-    return USE_NUMBA_GEMM and n_outputs >= 16 and k_total >= 128
+def _numba_gemm_pays(n_outputs, k_total, rows):
+    """Whether the Numba kernels beat im2col + NumPy GEMM: from :data:`NUMBA_GEMM_MIN_MACS` multiply-adds.
+
+    One rule for the three products of a convolution (they have the same
+    ``rows * n_outputs * k_total`` at stride 1), so a training step either
+    uses no BLAS at all or only BLAS: mixing them costs the most (OpenBLAS's
+    workers spin on the cores the Numba helper threads need).
+    """
+    return USE_NUMBA_GEMM and rows * n_outputs * k_total >= NUMBA_GEMM_MIN_MACS
 
 
 def _kernel_matrix(kernels, dtype):
@@ -356,7 +502,7 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0):
     out = np.empty((batch, out_h, out_w, filters), dtype=compute)
     out2d = out.reshape(batch * out_h * out_w, filters)
     total = batch * out_h
-    if _numba_gemm_pays(filters, k_total):
+    if _numba_gemm_pays(filters, k_total, total * out_w):
         rows_per_block = max(1, BLOCK_BYTES // max(1, out_w * k_total * x.itemsize))
         run_rows(conv_forward_rows, total, out.size * k_total // 4, x, np.ascontiguousarray(wm.T), bias,
                  kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, out2d)
@@ -383,7 +529,8 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     batch, height, width, channels = (int(s) for s in input_shape)
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
-    if sh == 1 and sw == 1 and ph < kh and pw < kw and _numba_gemm_pays(channels, kh * kw * filters):
+    if (sh == 1 and sw == 1 and ph < kh and pw < kw
+            and _numba_gemm_pays(channels, kh * kw * filters, batch * height * width)):
         # stride 1: dx is the convolution of g, padded by (kh-1-ph, kw-1-pw), with the kernels
         # flipped in space and with input/output channels swapped; no col2im scatter.
         flipped = np.ascontiguousarray(kernels[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=compute)
@@ -391,10 +538,16 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
                                         (kh - 1 - ph, kw - 1 - pw))
         return grad_input if compute == result else grad_input.astype(result)
     k_total = kh * kw * channels
-    wm_t = _kernel_matrix(kernels, compute).T  # (F, K) view, BLAS takes the transpose flag
+    wm = _kernel_matrix(kernels, compute)
     grad_input = np.zeros((batch, height, width, channels), dtype=compute)
     g2d = g.reshape(batch * out_h * out_w, filters)
     total = batch * out_h
+    if _numba_gemm_pays(k_total, filters, total * out_w):
+        rows_per_block = max(1, BLOCK_BYTES // max(1, out_w * k_total * g.itemsize))
+        run_rows(conv_backward_input_images, batch, g.size * k_total // 4, g2d, wm, kh, kw, sh, sw, ph, pw,
+                 out_h, out_w, rows_per_block, grad_input)
+        return grad_input if compute == result else grad_input.astype(result)
+    wm_t = wm.T  # (F, K) view, BLAS takes the transpose flag
     step = _rows_per_chunk(out_w, k_total, g.itemsize, total)
     gcols = np.empty((step * out_w, k_total), dtype=compute)
     for q0 in range(0, total, step):
@@ -418,9 +571,25 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
     (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
+    total = batch * out_h
+    if _numba_gemm_pays(filters, k_total, total * out_w):
+        rows_per_block = max(1, GRAD_BLOCK_BYTES // max(1, out_w * filters * x.itemsize))
+        xt = np.empty((batch, height, channels, width), dtype=compute)
+        run_rows(nhwc_to_nhcw, batch * height, 2 * x.size, x, xt)
+        partials = {}
+
+        def rows(q0, q1):  # one (K, F) partial sum per thread, added up at the end
+            grad_wm = partials.get(threading.get_ident())
+            if grad_wm is None:
+                grad_wm = partials[threading.get_ident()] = np.zeros((k_total, filters), dtype=compute)
+            conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_wm, q0, q1)
+
+        run_rows(rows, total, g.size * k_total // 4)
+        grad_wm = functools.reduce(np.add, partials.values())
+        grad = grad_wm.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1)
+        return np.ascontiguousarray(grad, dtype=result)
     grad_wm = np.zeros((k_total, filters), dtype=compute)
     partial = np.empty_like(grad_wm)
-    total = batch * out_h
     step = _rows_per_chunk(out_w, k_total, x.itemsize, total)
     cols = np.empty((step * out_w, k_total), dtype=compute)
     for q0 in range(0, total, step):

@@ -15,6 +15,11 @@ Algorithms (measured on a 2-core AMD EPYC, float32):
 * Backward, windows that do not overlap (stride >= pool, the usual case):
   each window writes its gradient straight into its pixels (no ``+=``, and no
   zeroing pass when the windows tile the input exactly).
+* 2x2 windows with stride 2 (the usual case) run unrolled kernels
+  (``*_2x2_kernel``): one pass over C per window in the forward, one store
+  stream per loop in the backward. Same operations in the same order as the
+  general kernels (bitwise equal); (32, 28, 28, 16) max pooling forward 0.17
+  -> 0.04 ms on one thread.
 * Backward, overlapping windows: a *gather*, each input pixel sums the
   gradients of the windows that contain it (race-free, no zeroing pass; the
   same kernel is the GPU's, where it needs no atomics).
@@ -28,7 +33,9 @@ Algorithms (measured on a 2-core AMD EPYC, float32):
   never waits for a helper that has not started, so the split costs nothing
   in that alternation (0.28 ms against 0.30 ms serial) and is about 2x faster
   than one thread on (64, 32, 32, 64) when a core is free. Inputs below
-  :data:`PARALLEL_MIN_ELEMENTS` stay on the calling thread.
+  :data:`PARALLEL_MIN_ELEMENTS` stay on the calling thread (measured: up to
+  about 2M elements the hand-off costs more than it saves, e.g. 2x2 pooling of
+  (32, 28, 28, 16) 0.09 ms forward+backward on one thread, 0.17 ms on two).
 
 Dtypes and layouts: float32 and float64 run the Numba kernels; float16 is
 computed in float32 and rounded back; any other float dtype falls back to the
@@ -84,6 +91,11 @@ def _compute_dtype(x):
     if dtype == np.float16:
         return np.dtype(np.float32), dtype
     return None, dtype
+
+
+def _is_2x2(ph, pw, sh, sw):
+    """The common case with unrolled kernels: 2x2 windows, stride 2."""
+    return ph == 2 and pw == 2 and sh == 2 and sw == 2
 
 
 @njit(inline="always")
@@ -181,6 +193,111 @@ def max_pool2d_backward_disjoint_kernel(grad_output, argmax, ph, pw, sh, sw, gra
                     k = np.int32(i * pw + j)
                     for c in range(uc):
                         xf[d + c] = gf[o + c] if af[o + c] == k else zero
+
+
+@njit(nogil=True)
+def max_pool2d_forward_2x2_kernel(x, out, argmax, r0, r1):
+    """2x2 windows, stride 2: :func:`max_pool2d_forward_kernel` with the window unrolled (one pass over C)."""
+    batch, height, width, channels = x.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    af = argmax.reshape(argmax.size)
+    uc = np.uint64(channels)
+    row = np.uint64(width * channels)
+    for q in range(r0, r1):
+        b = q // out_h
+        oh = q - b * out_h
+        for ow in range(out_w):
+            o = np.uint64((q * out_w + ow) * channels)
+            s0 = np.uint64(((b * height + 2 * oh) * width + 2 * ow) * channels)
+            s1 = s0 + uc
+            s2 = s0 + row
+            s3 = s2 + uc
+            for c in range(uc):
+                best = xf[s0 + c]
+                k = np.int32(0)
+                v = xf[s1 + c]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                k = np.int32(1) if take else k
+                v = xf[s2 + c]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                k = np.int32(2) if take else k
+                v = xf[s3 + c]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                k = np.int32(3) if take else k
+                of[o + c] = best
+                af[o + c] = k
+
+
+@njit(nogil=True)
+def max_pool2d_backward_2x2_kernel(grad_output, argmax, grad_input, r0, r1):
+    """2x2 windows, stride 2: :func:`max_pool2d_backward_disjoint_kernel` with the window unrolled."""
+    batch, height, width, channels = grad_input.shape
+    out_h, out_w = grad_output.shape[1], grad_output.shape[2]
+    gf = grad_output.reshape(grad_output.size)
+    af = argmax.reshape(argmax.size)
+    xf = grad_input.reshape(grad_input.size)
+    uc = np.uint64(channels)
+    row = np.uint64(width * channels)
+    zero = grad_input.dtype.type(0)
+    for q in range(r0, r1):
+        b = q // out_h
+        oh = q - b * out_h
+        for ow in range(out_w):
+            o = np.uint64((q * out_w + ow) * channels)
+            d0 = np.uint64(((b * height + 2 * oh) * width + 2 * ow) * channels)
+            for k in range(4):  # one store stream per loop: vectorizes (four in one loop did not)
+                d = d0 + (row if k >= 2 else np.uint64(0)) + (uc if k % 2 == 1 else np.uint64(0))
+                kk = np.int32(k)
+                for c in range(uc):
+                    xf[d + c] = gf[o + c] if af[o + c] == kk else zero
+
+
+@njit(nogil=True)
+def avg_pool2d_forward_2x2_kernel(x, scale, out, r0, r1):
+    """2x2 windows, stride 2: :func:`avg_pool2d_forward_kernel` with the window unrolled (same summation order)."""
+    batch, height, width, channels = x.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    xf = x.reshape(x.size)
+    of = out.reshape(out.size)
+    uc = np.uint64(channels)
+    row = np.uint64(width * channels)
+    for q in range(r0, r1):
+        b = q // out_h
+        oh = q - b * out_h
+        for ow in range(out_w):
+            o = np.uint64((q * out_w + ow) * channels)
+            s0 = np.uint64(((b * height + 2 * oh) * width + 2 * ow) * channels)
+            s1 = s0 + uc
+            s2 = s0 + row
+            s3 = s2 + uc
+            for c in range(uc):
+                of[o + c] = (((xf[s0 + c] + xf[s1 + c]) + xf[s2 + c]) + xf[s3 + c]) * scale
+
+
+@njit(nogil=True)
+def avg_pool2d_backward_2x2_kernel(grad_output, scale, grad_input, r0, r1):
+    """2x2 windows, stride 2: :func:`avg_pool2d_backward_disjoint_kernel` with the window unrolled."""
+    batch, height, width, channels = grad_input.shape
+    out_h, out_w = grad_output.shape[1], grad_output.shape[2]
+    gf = grad_output.reshape(grad_output.size)
+    xf = grad_input.reshape(grad_input.size)
+    uc = np.uint64(channels)
+    row = np.uint64(width * channels)
+    for q in range(r0, r1):
+        b = q // out_h
+        oh = q - b * out_h
+        for ow in range(out_w):
+            o = np.uint64((q * out_w + ow) * channels)
+            d0 = np.uint64(((b * height + 2 * oh) * width + 2 * ow) * channels)
+            for k in range(4):  # one store stream per loop: vectorizes (four in one loop did not)
+                d = d0 + (row if k >= 2 else np.uint64(0)) + (uc if k % 2 == 1 else np.uint64(0))
+                for c in range(uc):
+                    xf[d + c] = gf[o + c] * scale
 
 
 @njit(nogil=True)
@@ -300,7 +417,7 @@ def global_avg_pool2d_backward_kernel(grad_output, scale, grad_input, r0, r1):
 # rows in parallel: the calling thread plus helpers that never make it wait
 # --------------------------------------------------------------------------
 #: Below this many elements (input plus output) a call runs on the calling thread alone.
-PARALLEL_MIN_ELEMENTS = 1 << 17
+PARALLEL_MIN_ELEMENTS = 1 << 21
 #: Chunks per thread: small chunks let a running thread take over the work of a descheduled one.
 CHUNKS_PER_THREAD = 4
 
@@ -367,6 +484,9 @@ def max_pool2d_forward_cpu(x, pool_size=(2, 2), stride=None):
     (ph, pw), (sh, sw), (out_h, out_w) = pool_geometry((height, width), pool_size, stride)
     out = np.empty((batch, out_h, out_w, channels), dtype=compute)
     argmax = np.empty((batch, out_h, out_w, channels), dtype=np.int32)
+    if _is_2x2(ph, pw, sh, sw):
+        run_rows(max_pool2d_forward_2x2_kernel, batch * out_h, x.size + 2 * out.size, x, out, argmax)
+        return out.astype(result, copy=False), argmax
     run_rows(max_pool2d_forward_kernel, batch * out_h, x.size + 2 * out.size, x, ph, pw, sh, sw, out, argmax)
     return out.astype(result, copy=False), argmax
 
@@ -381,6 +501,10 @@ def max_pool2d_backward_cpu(grad_output, argmax, input_shape, pool_size=(2, 2), 
     batch, height, width, channels = (int(s) for s in input_shape)
     (ph, pw), (sh, sw), out_hw = pool_geometry((height, width), pool_size, stride)
     grad_input, disjoint = _grad_input_buffer((batch, height, width, channels), (ph, pw), (sh, sw), out_hw, compute)
+    if _is_2x2(ph, pw, sh, sw):
+        run_rows(max_pool2d_backward_2x2_kernel, batch * out_hw[0], grad_input.size + 2 * g.size, g, argmax,
+                 grad_input)
+        return grad_input.astype(result, copy=False)
     kernel = max_pool2d_backward_disjoint_kernel if disjoint else max_pool2d_backward_kernel
     rows = batch * (out_hw[0] if disjoint else height)
     run_rows(kernel, rows, grad_input.size + 2 * g.size, g, argmax, ph, pw, sh, sw, grad_input)
@@ -396,6 +520,9 @@ def avg_pool2d_forward_cpu(x, pool_size=(2, 2), stride=None):
     batch, height, width, channels = x.shape
     (ph, pw), (sh, sw), (out_h, out_w) = pool_geometry((height, width), pool_size, stride)
     out = np.empty((batch, out_h, out_w, channels), dtype=compute)
+    if _is_2x2(ph, pw, sh, sw):
+        run_rows(avg_pool2d_forward_2x2_kernel, batch * out_h, x.size + out.size, x, compute.type(0.25), out)
+        return out.astype(result, copy=False)
     run_rows(avg_pool2d_forward_kernel, batch * out_h, x.size + out.size, x, ph, pw, sh, sw,
              compute.type(1.0 / (ph * pw)), out)
     return out.astype(result, copy=False)
@@ -410,6 +537,10 @@ def avg_pool2d_backward_cpu(grad_output, input_shape, pool_size=(2, 2), stride=N
     batch, height, width, channels = (int(s) for s in input_shape)
     (ph, pw), (sh, sw), out_hw = pool_geometry((height, width), pool_size, stride)
     grad_input, disjoint = _grad_input_buffer((batch, height, width, channels), (ph, pw), (sh, sw), out_hw, compute)
+    if _is_2x2(ph, pw, sh, sw):
+        run_rows(avg_pool2d_backward_2x2_kernel, batch * out_hw[0], grad_input.size + g.size, g, compute.type(0.25),
+                 grad_input)
+        return grad_input.astype(result, copy=False)
     kernel = avg_pool2d_backward_disjoint_kernel if disjoint else avg_pool2d_backward_kernel
     rows = batch * (out_hw[0] if disjoint else height)
     run_rows(kernel, rows, grad_input.size + g.size, g, ph, pw, sh, sw, compute.type(1.0 / (ph * pw)), grad_input)

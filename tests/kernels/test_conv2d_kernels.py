@@ -187,15 +187,22 @@ def test_gpu_matches_cpu(dtype, rtol):
 @pytest.mark.parametrize(
     "x_shape, k_shape, stride, padding",
     [
-        ((2, 9, 10, 16), (16, 16, 3, 3), 1, 1),   # K = 144 >= 128, 16 filters: Numba GEMM forward and backward-input
-        ((1, 7, 8, 16), (20, 16, 3, 3), 2, 0),    # strided: Numba forward, col2im backward-input
-        ((2, 6, 5, 32), (17, 32, 2, 2), 1, 1),    # filter count not a multiple of the 4x4 blocks
+        ((1, 24, 26, 32), (48, 32, 3, 3), 1, 1),           # stride 1: backward-input as a forward of g
+        ((2, 33, 33, 32), (51, 32, 3, 3), 2, 1),           # strided: Numba GEMM + col2im per image
+        ((2, 40, 41, 64), (19, 64, 2, 3), (1, 2), (1, 0)),  # filter count not a multiple of the 4x4 blocks
     ],
 )
 def test_numba_gemm_path_matches_reference(x_shape, k_shape, stride, padding):
-    # These geometries pass _numba_gemm_pays at the default thresholds, so the blocked
-    # Numba matrix product (not NumPy's GEMM) is what is compared to the book's loops.
-    assert conv2d._numba_gemm_pays(k_shape[0], k_shape[1] * k_shape[2] * k_shape[3])
+    # These geometries pass _numba_gemm_pays at the default threshold (for the three products),
+    # so the blocked Numba matrix products (not NumPy's GEMM) are what is compared to the book's loops.
+    filters, channels, kh, kw = k_shape
+    (sh, sw), (ph, pw) = reference.as_pair(stride), reference.as_pair(padding)
+    out_h, out_w = reference.conv2d_output_size(x_shape[1:3], (kh, kw), (sh, sw), (ph, pw))
+    rows = x_shape[0] * out_h * out_w
+    assert conv2d._numba_gemm_pays(filters, kh * kw * channels, rows)
+    assert conv2d._numba_gemm_pays(kh * kw * channels, filters, rows)
+    if stride == 1:
+        assert conv2d._numba_gemm_pays(channels, kh * kw * filters, x_shape[0] * x_shape[1] * x_shape[2])
     rng = np.random.default_rng(11)
     _check_all(rng.standard_normal(x_shape), rng.standard_normal(k_shape),
                rng.standard_normal((k_shape[0], 1)), stride, padding, rng=rng)
@@ -203,7 +210,7 @@ def test_numba_gemm_path_matches_reference(x_shape, k_shape, stride, padding):
 
 def test_random_geometries_on_the_numba_gemm_path(monkeypatch):
     # Force the Numba GEMM path for every size, so the random geometries exercise it too.
-    monkeypatch.setattr(conv2d, "_numba_gemm_pays", lambda n_outputs, k_total: True)
+    monkeypatch.setattr(conv2d, "_numba_gemm_pays", lambda n_outputs, k_total, rows: True)
     rng = np.random.default_rng(99)
     for _ in range(15):
         x_shape, k_shape, stride, padding = _random_case(rng)

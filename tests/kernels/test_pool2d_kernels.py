@@ -174,3 +174,33 @@ def test_gpu_matches_cpu(dtype, rtol):
         for on_gpu, on_cpu in pairs:
             assert on_gpu.dtype == dtype
             assert _relative_error(backend.to_numpy(on_gpu), on_cpu) < rtol
+
+
+def test_unrolled_2x2_kernels_match_reference_and_general_kernels(monkeypatch):
+    # 2x2 windows with stride 2 (None or explicit) run the unrolled kernels at default settings;
+    # odd sizes leave a last row/column outside every window. Small integers make ties, plus NaNs.
+    rng = np.random.default_rng(22)
+    for shape in [(2, 6, 8, 3), (3, 7, 5, 17), (1, 2, 2, 1), (2, 9, 11, 16)]:
+        x = rng.integers(-2, 3, shape).astype(np.float64)
+        x.reshape(-1)[rng.choice(x.size, 3, replace=False)] = np.nan
+        for stride in (None, (2, 2)):
+            assert pool2d._is_2x2(2, 2, 2, 2)
+            out, argmax = pool2d.max_pool2d_forward(x, 2, stride)
+            ref_out, ref_argmax = reference.max_pool2d_forward(x, 2, stride)
+            np.testing.assert_array_equal(argmax, ref_argmax)
+            np.testing.assert_array_equal(out, ref_out)
+        _check_all(rng.standard_normal(shape), (2, 2), None, rng)
+        for dtype in (np.float32, np.float64):
+            xs = rng.standard_normal(shape).astype(dtype)
+            g = rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3])).astype(dtype)
+            fast = [*pool2d.max_pool2d_forward(xs), pool2d.avg_pool2d_forward(xs),
+                    pool2d.max_pool2d_backward(g, pool2d.max_pool2d_forward(xs)[1], shape),
+                    pool2d.avg_pool2d_backward(g, shape)]
+            with monkeypatch.context() as patch:
+                patch.setattr(pool2d, "_is_2x2", lambda *args: False)
+                general = [*pool2d.max_pool2d_forward(xs), pool2d.avg_pool2d_forward(xs),
+                           pool2d.max_pool2d_backward(g, pool2d.max_pool2d_forward(xs)[1], shape),
+                           pool2d.avg_pool2d_backward(g, shape)]
+            for a, b in zip(fast, general):
+                assert a.dtype == b.dtype and a.shape == b.shape
+                np.testing.assert_array_equal(a, b)  # same operations in the same order: bitwise equal
