@@ -216,3 +216,32 @@ def test_random_geometries_on_the_numba_gemm_path(monkeypatch):
         x_shape, k_shape, stride, padding = _random_case(rng)
         _check_all(rng.standard_normal(x_shape), rng.standard_normal(k_shape),
                    rng.standard_normal((k_shape[0], 1)), stride, padding, rng=rng)
+
+
+@pytest.mark.parametrize("n, k_total, filters", [(8, 1, 16), (29, 75, 48), (16, 40, 32), (13, 9, 53), (5, 7, 16)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_gemm_kf_matches_numpy(n, k_total, filters, accumulate):
+    # Outer-product GEMM: 8x32 and 8x16 register tiles, leftover rows (n % 8) and channels (F % 16).
+    rng = np.random.default_rng(n * 100 + filters)
+    a = rng.standard_normal((n + 3, k_total + 2))  # rows past n and columns past k_total are ignored
+    w = rng.standard_normal((k_total + 2, filters))
+    bias = rng.standard_normal(filters)
+    c = rng.standard_normal((n + 3, filters))
+    expected = c.copy()
+    expected[:n] = a[:n, :k_total] @ w[:k_total] + bias + (c[:n] if accumulate else 0)
+    conv2d.gemm_kf(a, w, bias, c, n, k_total, accumulate)
+    assert c.dtype == np.float64
+    np.testing.assert_allclose(c, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_random_geometries_on_the_outer_product_path(monkeypatch):
+    # Filter counts (and, for backward-input, kh*kw*C) that are multiples of 16 run gemm_kf; forced for every size.
+    monkeypatch.setattr(conv2d, "_numba_gemm_pays", lambda n_outputs, k_total, rows: True)
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        (batch, height, width, _), (_, _, kh, kw), stride, padding = _random_case(rng)
+        channels = int(rng.choice([1, 3, 16]))
+        filters = int(rng.choice([16, 32, 48]))
+        _check_all(rng.standard_normal((batch, height, width, channels)),
+                   rng.standard_normal((filters, channels, kh, kw)), rng.standard_normal((filters, 1)),
+                   stride, padding, rng=rng)
