@@ -531,6 +531,15 @@ g = np.ones((2, 8, 8, 4), np.float32)
 first("conv2d_backward", lambda: (conv2d.conv2d_backward_input(g, k, x.shape, 1, 1),
                                   conv2d.conv2d_backward_kernels(g, x, k.shape, 1, 1),
                                   conv2d.conv2d_backward_bias(g)))
+# A geometry above conv2d.NUMBA_GEMM_MIN_MACS, so the blocked Numba GEMM kernels compile too
+# (the small one above takes the im2col + NumPy GEMM path).
+xl = np.random.default_rng(1).standard_normal((4, 32, 32, 32)).astype(np.float32)
+kl = np.ones((32, 32, 3, 3), np.float32); bl = np.zeros((32, 1), np.float32)
+first("conv2d_forward_numba_gemm", lambda: conv2d.conv2d_forward(xl, kl, bl, 1, 1))
+gl = np.ones((4, 32, 32, 32), np.float32); gs = np.ones((4, 16, 16, 32), np.float32)
+first("conv2d_backward_numba_gemm", lambda: (conv2d.conv2d_backward_input(gl, kl, xl.shape, 1, 1),
+                                             conv2d.conv2d_backward_input(gs, kl, xl.shape, 2, 1),
+                                             conv2d.conv2d_backward_kernels(gl, xl, kl.shape, 1, 1)))
 first("max_pool2d_forward", lambda: pool2d.max_pool2d_forward(x))
 o, a = pool2d.max_pool2d_forward(x)
 first("max_pool2d_backward", lambda: pool2d.max_pool2d_backward(o, a, x.shape))
