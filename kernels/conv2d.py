@@ -19,7 +19,7 @@ Since then, where it was measured faster (products of at least
 :data:`NUMBA_GEMM_MIN_MACS` multiply-adds, :func:`_numba_gemm_pays`, one rule
 for the three products so that a step never mixes BLAS and Numba threads),
 all three products run as Numba kernels, threads from
-:func:`kernels.pool2d.run_rows`, no BLAS:
+:func:`kernels.threads.run_rows`, no BLAS:
 
 * forward: one fused kernel per thread (:func:`conv_forward_rows`: im2col of
   a :data:`BLOCK_BYTES` block, then the register-blocked :func:`gemm_nt`,
@@ -102,7 +102,7 @@ import backend
 from . import reference
 from .conv2d_registers import stack_pointer
 from .jit import njit
-from .pool2d import run_rows
+from .threads import run_rows
 from .reference import as_pair, conv2d_output_size
 
 #: Target size in bytes of one chunk of the im2col matrix (measured: 1-4 MiB are equivalent here).

@@ -24,7 +24,7 @@ Algorithms (measured on a 2-core AMD EPYC, float32):
   gradients of the windows that contain it (race-free, no zeroing pass; the
   same kernel is the GPU's, where it needs no atomics).
 * Threads: rows are split over the calling thread and helper threads, as many
-  in all as ``numba.get_num_threads()`` (:func:`run_rows`; the kernels release
+  in all as ``numba.get_num_threads()`` (:func:`kernels.threads.run_rows`; the kernels release
   the GIL), not over ``numba.prange``. Measured: in a training step that alternates a BLAS
   convolution with pooling, Numba's OpenMP workers and OpenBLAS's spinning
   workers fight over the 2 cores (pooling fwd+bwd on (32, 28, 28, 16): 3.5 ms
@@ -47,16 +47,12 @@ NumPy arrays run here, CuPy arrays run :mod:`kernels.pool2d_gpu`.
 
 from __future__ import annotations
 
-import itertools
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 import backend
 
-from . import reference
-from .jit import njit, parallel_threads
+from . import reference, threads
+from .jit import njit
 from .reference import as_pair, conv2d_output_size
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -414,61 +410,15 @@ def global_avg_pool2d_backward_kernel(grad_output, scale, grad_input, r0, r1):
 
 
 # --------------------------------------------------------------------------
-# rows in parallel: the calling thread plus helpers that never make it wait
+# rows in parallel (kernels.threads)
 # --------------------------------------------------------------------------
-#: Below this many elements (input plus output) a call runs on the calling thread alone.
+#: Below this many elements (input plus output) a pooling call runs on the calling thread alone.
 PARALLEL_MIN_ELEMENTS = 1 << 21
-#: Chunks per thread: small chunks let a running thread take over the work of a descheduled one.
-CHUNKS_PER_THREAD = 4
-
-_helpers = None
-_helpers_lock = threading.Lock()
-
-
-def _helper_pool(workers):
-    """The helper threads (created on first use; recreated when ``numba.set_num_threads`` changed)."""
-    global _helpers
-    with _helpers_lock:
-        if _helpers is None or _helpers._max_workers != workers:
-            if _helpers is not None:
-                _helpers.shutdown(wait=False)
-            _helpers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="camadas-pool2d")
-        return _helpers
 
 
 def run_rows(kernel, n_rows, n_elements, *args):
-    """Call ``kernel(*args, r0, r1)`` over the rows ``[0, n_rows)``, in parallel when it pays.
-
-    The rows are cut into chunks that the calling thread and
-    ``numba.get_num_threads() - 1`` helper threads (a ``ThreadPoolExecutor``;
-    the kernels release the GIL) take one at a time from a shared counter. A
-    helper that has not started when the caller runs out of chunks is
-    cancelled, so the caller never waits for a thread the OS has not scheduled
-    (another process, or OpenBLAS's spinning workers after a GEMM, may hold
-    the other cores); idle helpers sleep on a queue and never spin. Below
-    :data:`PARALLEL_MIN_ELEMENTS` the call stays on the calling thread.
-    """
-    available = parallel_threads()
-    threads = min(available, n_rows)
-    if threads <= 1 or n_elements < PARALLEL_MIN_ELEMENTS:
-        kernel(*args, 0, n_rows)
-        return
-    n_chunks = min(n_rows, CHUNKS_PER_THREAD * threads)
-    bounds = [(n_rows * i // n_chunks, n_rows * (i + 1) // n_chunks) for i in range(n_chunks)]
-    counter = itertools.count()
-
-    def take_chunks():
-        for i in iter(counter.__next__, None):
-            if i >= n_chunks:
-                return
-            kernel(*args, *bounds[i])
-
-    pool = _helper_pool(available - 1)
-    futures = [pool.submit(take_chunks) for _ in range(threads - 1)]
-    take_chunks()
-    for future in futures:
-        if not future.cancel():  # started: it may be finishing a chunk
-            future.result()
+    """:func:`kernels.threads.run_rows` with pooling's threshold :data:`PARALLEL_MIN_ELEMENTS`."""
+    threads.run_rows(kernel, n_rows, n_elements, *args, min_elements=PARALLEL_MIN_ELEMENTS)
 
 
 # --------------------------------------------------------------------------

@@ -39,7 +39,6 @@ and x * 0 at x = -inf in GELU, SiLU and Mish).
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -48,6 +47,7 @@ from numba import types
 from numba.core.extending import intrinsic, overload
 
 from kernels.jit import njit
+from kernels.threads import helper_pool
 
 from .catalog import BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2
 
@@ -814,18 +814,6 @@ def mish_bwd(g, x, out):
 PARALLEL_MIN_SIZE = 1 << 22
 PARALLEL_MIN_SIZE_COMPUTE = 1 << 19
 
-_pool = None
-_pool_workers = 0
-
-
-def _get_pool(workers):
-    global _pool, _pool_workers
-    if _pool is None or _pool_workers != workers:  # follows numba.set_num_threads
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="camadas-activations")
-        _pool_workers = workers
-    return _pool
-
-
 def _run(kernel, arrays, scalars=()):
     """``kernel(*arrays, *scalars)``; large arrays (see :data:`PARALLEL_MIN_SIZE`) are cut along
     axis 0 into one chunk per thread (``numba.get_num_threads()``). Returns the chunks' results."""
@@ -838,7 +826,7 @@ def _run(kernel, arrays, scalars=()):
     if arrays[0].ndim == 1:
         step = -(-step // 16) * 16  # whole cache lines per chunk
     starts = range(0, rows, step)
-    pool = _get_pool(threads)
+    pool = helper_pool(threads - 1)  # the calling thread runs the first chunk
     futures = [pool.submit(kernel, *(a[lo:lo + step] for a in arrays), *scalars) for lo in starts[1:]]
     results = [kernel(*(a[:step] for a in arrays), *scalars)]
     results.extend(f.result() for f in futures)
