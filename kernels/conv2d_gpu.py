@@ -32,6 +32,9 @@ arrays are handed to Numba through ``__cuda_array_interface__`` without a
 synchronisation, and kernels run on CuPy's current stream, so they are ordered
 with CuPy's own work.
 
+The kernels' flat-index decoding is the device function ``unravel_nhwc`` of
+:mod:`kernels.cuda_indexing` (shared with :mod:`kernels.pool2d_gpu`).
+
 float32 and float64 run as they are; float16 is computed in float32 and rounded
 back; other dtypes are refused by the layers.
 """
@@ -47,6 +50,7 @@ import numpy as np
 
 import backend
 
+from .cuda_indexing import device_functions
 from .reference import as_pair, conv2d_output_size
 
 #: Threads per block of every kernel here.
@@ -138,6 +142,7 @@ def numba_cuda_error():
 def cuda_kernels():
     """Compile-on-first-use namespace of the numba-cuda kernels (``im2col``, ``col2im``)."""
     _numba_cuda()
+    unravel_nhwc = device_functions().unravel_nhwc
 
     @cuda.jit
     def im2col(x, b0, n_rows, kh, kw, sh, sw, ph, pw, out_h, out_w, cols):
@@ -147,16 +152,10 @@ def cuda_kernels():
         start = cuda.grid(1)
         step = cuda.gridsize(1)
         for t in range(start, n_rows * k_total, step):
-            row = t // k_total
+            row, i, j, c = unravel_nhwc(t, kh, kw, channels)  # cols as (n_rows, kh, kw, C)
             col = t - row * k_total
-            c = col % channels
-            ij = col // channels
-            j = ij % kw
-            i = ij // kw
-            ow = row % out_w
-            rest = row // out_w
-            oh = rest % out_h
-            b = b0 + rest // out_h
+            bl, oh, ow, _ = unravel_nhwc(row, out_h, out_w, 1)  # rows as (images, OH, OW, 1)
+            b = b0 + bl
             ih = oh * sh - ph + i
             iw = ow * sw - pw + j
             if ih >= 0 and ih < height and iw >= 0 and iw < width:
@@ -171,12 +170,7 @@ def cuda_kernels():
         start = cuda.grid(1)
         step = cuda.gridsize(1)
         for t in range(start, n_images * height * width * channels, step):
-            c = t % channels
-            rest = t // channels
-            iw = rest % width
-            rest = rest // width
-            ih = rest % height
-            bl = rest // height
+            bl, ih, iw, c = unravel_nhwc(t, height, width, channels)
             acc = zero  # a scalar of the arrays' dtype
             for i in range(kh):
                 th = ih + ph - i

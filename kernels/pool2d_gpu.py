@@ -18,6 +18,10 @@ cannot compile, the same steps run as CuPy array operations (``*_arrays``
 functions, strided window views). float16 is computed in float32 and rounded
 back. Not yet measured against cuDNN (no GPU was lent
 when this was written).
+
+The flat-index decoding and the range of windows covering an input pixel are
+the device functions of :mod:`kernels.cuda_indexing`, shared with
+:mod:`kernels.conv2d_gpu`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 import backend
 
 from .conv2d_gpu import run_step, windows_view
+from .cuda_indexing import device_functions
 from .pool2d import pool_geometry
 
 #: ``numba.cuda``, bound on first use (kernels refer to it as a module global, see kernels.conv2d_gpu).
@@ -42,19 +47,18 @@ def cuda_kernels():
     global cuda
     from numba import cuda
 
+    helpers = device_functions()
+    unravel_nhwc = helpers.unravel_nhwc
+    windows_covering = helpers.windows_covering
+
     @cuda.jit
     def max_forward(x, ph, pw, sh, sw, out, argmax):
-        height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+        channels = x.shape[3]
         out_h, out_w = out.shape[1], out.shape[2]
         start = cuda.grid(1)
         step = cuda.gridsize(1)
         for t in range(start, out.size, step):
-            c = t % channels
-            rest = t // channels
-            ow = rest % out_w
-            rest = rest // out_w
-            oh = rest % out_h
-            b = rest // out_h
+            b, oh, ow, c = unravel_nhwc(t, out_h, out_w, channels)
             h0 = oh * sh
             w0 = ow * sw
             best = x[b, h0, w0, c]
@@ -75,16 +79,9 @@ def cuda_kernels():
         start = cuda.grid(1)
         step = cuda.gridsize(1)
         for t in range(start, grad_input.size, step):
-            c = t % channels
-            rest = t // channels
-            iw = rest % width
-            rest = rest // width
-            ih = rest % height
-            b = rest // height
-            oh_lo = 0 if ih < ph else (ih - ph) // sh + 1
-            oh_hi = min(out_h, ih // sh + 1)
-            ow_lo = 0 if iw < pw else (iw - pw) // sw + 1
-            ow_hi = min(out_w, iw // sw + 1)
+            b, ih, iw, c = unravel_nhwc(t, height, width, channels)
+            oh_lo, oh_hi = windows_covering(ih, ph, sh, out_h)
+            ow_lo, ow_hi = windows_covering(iw, pw, sw, out_w)
             acc = zero
             for oh in range(oh_lo, oh_hi):
                 for ow in range(ow_lo, ow_hi):
@@ -99,12 +96,7 @@ def cuda_kernels():
         start = cuda.grid(1)
         step = cuda.gridsize(1)
         for t in range(start, out.size, step):
-            c = t % channels
-            rest = t // channels
-            ow = rest % out_w
-            rest = rest // out_w
-            oh = rest % out_h
-            b = rest // out_h
+            b, oh, ow, c = unravel_nhwc(t, out_h, out_w, channels)
             acc = scale * 0
             for i in range(ph):
                 for j in range(pw):
@@ -118,16 +110,9 @@ def cuda_kernels():
         start = cuda.grid(1)
         step = cuda.gridsize(1)
         for t in range(start, grad_input.size, step):
-            c = t % channels
-            rest = t // channels
-            iw = rest % width
-            rest = rest // width
-            ih = rest % height
-            b = rest // height
-            oh_lo = 0 if ih < ph else (ih - ph) // sh + 1
-            oh_hi = min(out_h, ih // sh + 1)
-            ow_lo = 0 if iw < pw else (iw - pw) // sw + 1
-            ow_hi = min(out_w, iw // sw + 1)
+            b, ih, iw, c = unravel_nhwc(t, height, width, channels)
+            oh_lo, oh_hi = windows_covering(ih, ph, sh, out_h)
+            ow_lo, ow_hi = windows_covering(iw, pw, sw, out_w)
             acc = scale * 0
             for oh in range(oh_lo, oh_hi):
                 for ow in range(ow_lo, ow_hi):
