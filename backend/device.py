@@ -61,12 +61,6 @@ class Device:
     def __str__(self) -> str:
         return "cpu" if self.name == "cpu" else f"gpu:{self.index}"
 
-    def __enter__(self):  # allow ``with backend.set_device("cpu"):`` too
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
 
 CPU = Device("cpu")
 
