@@ -103,7 +103,7 @@ from . import reference
 from .conv2d_registers import stack_pointer
 from .jit import njit
 from .threads import run_rows
-from .reference import as_pair, conv2d_output_size
+from .reference import conv2d_geometry
 
 #: Target size in bytes of one chunk of the im2col matrix (measured: 1-4 MiB are equivalent here).
 CHUNK_BYTES = 2 << 20
@@ -586,17 +586,6 @@ def _compute_dtype(*arrays):
     return None, dtype
 
 
-def _geometry(input_hw, kernel_hw, stride, padding):
-    stride, padding = as_pair(stride, "stride"), as_pair(padding, "padding")
-    out_h, out_w = conv2d_output_size(input_hw, kernel_hw, stride, padding)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"conv2d: kernel {tuple(kernel_hw)} is larger than the padded input "
-            f"{(input_hw[0] + 2 * padding[0], input_hw[1] + 2 * padding[1])}"
-        )
-    return stride, padding, out_h, out_w
-
-
 # --------------------------------------------------------------------------
 # CPU implementations
 # --------------------------------------------------------------------------
@@ -609,7 +598,7 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0):
     x = np.ascontiguousarray(x, dtype=compute)
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
-    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
     k_total = kh * kw * channels
     wm = _kernel_matrix(kernels, compute)
     bias = np.asarray(biases, dtype=compute).reshape(filters)
@@ -642,7 +631,7 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     g = np.ascontiguousarray(grad_output, dtype=compute)
     batch, height, width, channels = (int(s) for s in input_shape)
     filters, _, kh, kw = kernels.shape
-    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
     if (sh == 1 and sw == 1 and ph < kh and pw < kw
             and _numba_gemm_pays(channels, kh * kw * filters, batch * height * width)):
         # stride 1: dx is the convolution of g, padded by (kh-1-ph, kw-1-pw), with the kernels
@@ -682,7 +671,7 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
     x = np.ascontiguousarray(x, dtype=compute)
     batch, height, width, channels = x.shape
     filters, _, kh, kw = (int(s) for s in kernel_shape)
-    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     total = batch * out_h

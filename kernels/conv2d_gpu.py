@@ -51,7 +51,7 @@ import numpy as np
 import backend
 
 from .cuda_indexing import device_functions
-from .reference import as_pair, conv2d_output_size
+from .reference import conv2d_geometry
 
 #: Threads per block of every kernel here.
 THREADS_PER_BLOCK = 256
@@ -234,17 +234,6 @@ def _compute_dtype(*arrays):
     return dtype, dtype
 
 
-def _geometry(input_hw, kernel_hw, stride, padding):
-    stride, padding = as_pair(stride, "stride"), as_pair(padding, "padding")
-    out_h, out_w = conv2d_output_size(input_hw, kernel_hw, stride, padding)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"conv2d: kernel {tuple(kernel_hw)} is larger than the padded input "
-            f"{(input_hw[0] + 2 * padding[0], input_hw[1] + 2 * padding[1])}"
-        )
-    return stride, padding, out_h, out_w
-
-
 def _images_per_chunk(batch, out_h, out_w, k_total, itemsize):
     per_image = max(1, out_h * out_w * k_total * itemsize)
     return int(min(batch, max(1, CHUNK_BYTES // per_image)))
@@ -265,7 +254,7 @@ def conv2d_forward_gpu(x, kernels, biases, stride=1, padding=0):
     x = xp.ascontiguousarray(x.astype(compute, copy=False))
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
-    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
     k_total = kh * kw * channels
     wm = _kernel_matrix(xp, kernels, compute)
     bias = biases.astype(compute, copy=False).reshape(filters)
@@ -292,7 +281,7 @@ def conv2d_backward_input_gpu(grad_output, kernels, input_shape, stride=1, paddi
     g = xp.ascontiguousarray(grad_output.astype(compute, copy=False))
     batch, height, width, channels = (int(s) for s in input_shape)
     filters, _, kh, kw = kernels.shape
-    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
     k_total = kh * kw * channels
     wm_t = _kernel_matrix(xp, kernels, compute).T
     grad_input = xp.empty((batch, height, width, channels), dtype=compute)
@@ -318,7 +307,7 @@ def conv2d_backward_kernels_gpu(grad_output, x, kernel_shape, stride=1, padding=
     x = xp.ascontiguousarray(x.astype(compute, copy=False))
     batch, height, width, channels = x.shape
     filters, _, kh, kw = (int(s) for s in kernel_shape)
-    (sh, sw), (ph, pw), out_h, out_w = _geometry((height, width), (kh, kw), stride, padding)
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     grad_wm = xp.zeros((k_total, filters), dtype=compute)

@@ -53,6 +53,21 @@ def conv2d_output_size(input_hw, kernel_hw, stride=1, padding=0) -> tuple[int, i
     return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
+def conv2d_geometry(input_hw, kernel_hw, stride, padding):
+    """Checked convolution geometry: ``((sh, sw), (ph, pw), OH, OW)``.
+
+    Raises ValueError when the kernel is larger than the padded input (``OH`` or ``OW`` < 1).
+    """
+    stride, padding = as_pair(stride, "stride"), as_pair(padding, "padding")
+    out_h, out_w = conv2d_output_size(input_hw, kernel_hw, stride, padding)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"conv2d: kernel {tuple(kernel_hw)} is larger than the padded input "
+            f"{(input_hw[0] + 2 * padding[0], input_hw[1] + 2 * padding[1])}"
+        )
+    return stride, padding, out_h, out_w
+
+
 def _pad(x, padding):
     ph, pw = padding
     return np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)), mode="constant")
