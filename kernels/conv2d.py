@@ -103,7 +103,7 @@ from . import reference
 from .conv2d_registers import stack_pointer
 from .jit import njit
 from .threads import run_rows
-from .reference import conv2d_geometry
+from .geometry import conv2d_geometry
 
 #: Target size in bytes of one chunk of the im2col matrix (measured: 1-4 MiB are equivalent here).
 CHUNK_BYTES = 2 << 20

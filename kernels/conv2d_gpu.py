@@ -51,7 +51,7 @@ import numpy as np
 import backend
 
 from .cuda_indexing import device_functions
-from .reference import conv2d_geometry
+from .geometry import conv2d_geometry
 
 #: Threads per block of every kernel here.
 THREADS_PER_BLOCK = 256

@@ -53,19 +53,9 @@ import backend
 
 from . import reference, threads
 from .jit import njit
-from .reference import as_pair, conv2d_output_size
+from .geometry import pool_geometry
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def pool_geometry(input_hw, pool_size, stride):
-    """Return ``(pool, stride, (OH, OW))`` with pairs; ValueError when the pool exceeds the input."""
-    pool = as_pair(pool_size, "pool_size")
-    stride = pool if stride is None else as_pair(stride, "stride")
-    out_h, out_w = conv2d_output_size(input_hw, pool, stride, 0)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(f"pooling: pool_size {pool} is larger than the input {tuple(input_hw)}")
-    return pool, stride, (out_h, out_w)
 
 
 def _grad_input_buffer(input_shape, pool, stride, out_hw, dtype):

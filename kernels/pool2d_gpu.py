@@ -35,7 +35,7 @@ import backend
 
 from .conv2d_gpu import run_step, windows_view
 from .cuda_indexing import device_functions
-from .pool2d import pool_geometry
+from .geometry import pool_geometry
 
 #: ``numba.cuda``, bound on first use (kernels refer to it as a module global, see kernels.conv2d_gpu).
 cuda = None

@@ -32,40 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def as_pair(value, name: str = "value") -> tuple[int, int]:
-    """Return ``value`` as an ``(h, w)`` pair of ints (``n`` -> ``(n, n)``)."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name}: expected an int or a pair (h, w), got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
-
-
-def conv2d_output_size(input_hw, kernel_hw, stride=1, padding=0) -> tuple[int, int]:
-    """``(OH, OW)`` of a convolution (or pooling with ``padding=0``).
-
-    ``OH = (H + 2 ph - kh) // sh + 1`` and the same for the width (book section 22.2).
-    """
-    (h, w), (kh, kw) = input_hw, kernel_hw
-    sh, sw = as_pair(stride, "stride")
-    ph, pw = as_pair(padding, "padding")
-    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-
-
-def conv2d_geometry(input_hw, kernel_hw, stride, padding):
-    """Checked convolution geometry: ``((sh, sw), (ph, pw), OH, OW)``.
-
-    Raises ValueError when the kernel is larger than the padded input (``OH`` or ``OW`` < 1).
-    """
-    stride, padding = as_pair(stride, "stride"), as_pair(padding, "padding")
-    out_h, out_w = conv2d_output_size(input_hw, kernel_hw, stride, padding)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"conv2d: kernel {tuple(kernel_hw)} is larger than the padded input "
-            f"{(input_hw[0] + 2 * padding[0], input_hw[1] + 2 * padding[1])}"
-        )
-    return stride, padding, out_h, out_w
+from .geometry import as_pair, conv2d_geometry, conv2d_output_size, pool_geometry  # noqa: F401 (re-exported)
 
 
 def _pad(x, padding):

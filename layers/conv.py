@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import backend
 from kernels import conv2d
-from kernels.reference import conv2d_output_size
+from kernels.geometry import conv2d_output_size
 
 from .base import Layer
 from .initializers import get_initializer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kernels import pool2d
-from kernels.reference import conv2d_output_size
+from kernels.geometry import conv2d_output_size
 
 from .base import Layer
 from .validation import check_input, check_pair

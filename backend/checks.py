@@ -1,0 +1,179 @@
+"""Argument checks shared by every package of camadas (layers, losses, optimizers, kernels, bench).
+
+One module, below layers and optimizers, so that every message has the same
+shape: the argument's name (prefixed by where it was given, e.g. the layer),
+what was expected and what was received, and the fix when there is one::
+
+    Dense: input_data: expected a 2-D array, got shape (4,) (1-D)
+    learning_rate: expected a finite number > 0, got inf
+
+Each ``check_*`` returns the checked value, converted (``int``, ``float``,
+pair of ints), so callers write ``self.rate = check_rate(rate, "rate")``.
+``where`` (optional everywhere) prefixes the message with ``"<where>: "``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+def _prefix(name: str, where: str = "") -> str:
+    return f"{where}: {name}" if where else name
+
+
+def _describe(value) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+# -- arrays -------------------------------------------------------------------------------------------------
+def check_float_array(x, name: str = "input_data", where: str = ""):
+    """Raise TypeError unless ``x`` is a floating-point NumPy/CuPy array; return it unchanged.
+
+    The one float-array check of the library (layers, losses and kernel
+    dispatchers call it). The message names the argument, the expected and
+    the received type or dtype, and how to convert.
+    """
+    prefix = _prefix(name, where)
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(
+            f"{prefix}: expected a NumPy or CuPy array, got {type(x).__name__}; "
+            f"pass a float array, e.g. np.asarray({name}, dtype=np.float32)"
+        )
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{prefix}: expected a floating-point array (float32 or float64), got dtype {x.dtype}; "
+            f"convert with {name}.astype(np.float32)"
+        )
+    return x
+
+
+def check_input(x, ndim=None, name: str = "input_data", layer: str = ""):
+    """Check that ``x`` is a float NumPy/CuPy array with ``ndim`` dimensions; return it.
+
+    ``ndim`` may be an int or a tuple of allowed ints; messages are prefixed
+    ``"<layer>: <name>:"``.
+    """
+    check_float_array(x, name, where=layer)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            expected = " or ".join(str(a) for a in allowed)
+            raise ValueError(
+                f"{_prefix(name, layer)}: expected a {expected}-D array, got shape {tuple(x.shape)} ({x.ndim}-D)"
+            )
+    return x
+
+
+# -- integers -----------------------------------------------------------------------------------------------
+def check_positive_int(value, name: str, minimum: int = 1, where: str = "") -> int:
+    """Return ``value`` as int after checking it is an integer >= ``minimum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{_prefix(name, where)}: expected an integer >= {minimum}, got {_describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{_prefix(name, where)}: expected an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_pair(value, name: str, minimum: int = 1, where: str = "") -> tuple[int, int]:
+    """Accept ``n`` or ``(h, w)``; return ``(h, w)`` checked to be integers >= ``minimum``."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{_prefix(name, where)}: expected an int or a pair (h, w), got {value!r}")
+        return (check_positive_int(value[0], f"{name}[0]", minimum, where),
+                check_positive_int(value[1], f"{name}[1]", minimum, where))
+    v = check_positive_int(value, name, minimum, where)
+    return v, v
+
+
+def check_seed(seed, where: str = "", name: str = "seed"):
+    """``None`` or an int >= 0 (NumPy's generators refuse negative seeds); returns it."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{_prefix(name, where)}: expected an int >= 0 or None, got {_describe(seed)}")
+    if seed < 0:
+        raise ValueError(f"{_prefix(name, where)}: expected an int >= 0 or None, got {seed}")
+    return int(seed)
+
+
+# -- real numbers -------------------------------------------------------------------------------------------
+def check_real(value, name: str, where: str = "", minimum=None) -> float:
+    """Return ``value`` as a finite float (``>= minimum`` when given); bools and NaN/inf refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{_prefix(name, where)}: expected a real number, got {_describe(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{_prefix(name, where)}: expected a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{_prefix(name, where)}: expected a number >= {minimum}, got {value}")
+    return value
+
+
+def check_positive(value, name: str, where: str = "") -> float:
+    """Return ``value`` as float after checking it is a finite real number > 0 (learning rates, ε)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{_prefix(name, where)}: expected a number > 0, got {_describe(value)}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{_prefix(name, where)}: expected a finite number > 0, got {value}")
+    return float(value)
+
+
+def check_nonnegative(value, name: str, where: str = "") -> float:
+    """Return ``value`` as float after checking it is a finite real number >= 0 (penalties, min_delta)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{_prefix(name, where)}: expected a number >= 0, got {_describe(value)}")
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{_prefix(name, where)}: expected a finite number >= 0, got {value}")
+    return float(value)
+
+
+def check_positive_or_none(value, name: str, where: str = ""):
+    """Return ``None`` or ``value`` as float after checking it is a finite real number > 0 (clipnorm)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{_prefix(name, where)}: expected a number > 0 or None, got {_describe(value)}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{_prefix(name, where)}: expected a finite number > 0 or None, got {value}")
+    return float(value)
+
+
+def check_rate(value, name: str, low: float = 0.0, high: float = 1.0, *, include_high=False, where: str = "") -> float:
+    """Return ``value`` as float after checking ``low <= value < high`` (``<=`` with ``include_high``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{_prefix(name, where)}: expected a number, got {_describe(value)}")
+    ok = low <= value <= high if include_high else low <= value < high
+    if not ok:  # also false for NaN
+        bracket = "]" if include_high else ")"
+        raise ValueError(f"{_prefix(name, where)}: expected a value in [{low}, {high}{bracket}, got {value}")
+    return float(value)
+
+
+def check_decay(value, name: str, where: str = "") -> float:
+    """Return ``value`` as float after checking ``0 <= value < 1`` (momentum, ρ, β1, β2)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{_prefix(name, where)}: expected a number in [0, 1), got {_describe(value)}")
+    if not 0 <= value < 1:
+        raise ValueError(f"{_prefix(name, where)}: expected a number in [0, 1), got {value}")
+    return float(value)
+
+
+# -- other kinds --------------------------------------------------------------------------------------------
+def check_bool(value, name: str, where: str = "") -> bool:
+    """Return ``value`` after checking it is a real bool (``"no"`` or ``1`` are refused, not read as True)."""
+    if isinstance(value, np.bool_):  # NumPy bools are accepted too
+        return bool(value)
+    if not isinstance(value, bool):
+        raise TypeError(f"{_prefix(name, where)}: expected True or False, got {_describe(value)}")
+    return value
+
+
+def check_choice(value, name: str, choices, where: str = ""):
+    """Return ``value`` after checking it is one of ``choices``."""
+    if value not in tuple(choices):
+        expected = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{_prefix(name, where)}: expected one of {expected}, got {value!r}")
+    return value
