@@ -11,7 +11,14 @@ Example
 >>> xp = backend.get_array_module(backend.to_device([1.0, 2.0]))
 """
 
-from .arrays import device_of, get_array_module, is_cupy_array, synchronize, to_device, to_numpy
+from .arrays import (
+    device_of,
+    get_array_module,
+    is_cupy_array,
+    synchronize,
+    to_device,
+    to_numpy,
+)
 from .cupy_probe import has_cupy, has_gpu, unavailable_reason
 from .device import (
     CPU,

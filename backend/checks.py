@@ -93,7 +93,7 @@ def check_seed(seed, where: str = "", name: str = "seed"):
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{_prefix(name, where)}: expected an int >= 0 or None, got {_describe(seed)}")
+        raise TypeError(f"{_prefix(name, where)}: expected an int or None, got {_describe(seed)}")
     if seed < 0:
         raise ValueError(f"{_prefix(name, where)}: expected an int >= 0 or None, got {seed}")
     return int(seed)
@@ -116,7 +116,9 @@ def check_positive(value, name: str, where: str = "") -> float:
     """Return ``value`` as float after checking it is a finite real number > 0 (learning rates, ε)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{_prefix(name, where)}: expected a number > 0, got {_describe(value)}")
-    if not (value > 0 and math.isfinite(value)):
+    if not value > 0:
+        raise ValueError(f"{_prefix(name, where)}: expected a number > 0, got {value}")
+    if not math.isfinite(value):
         raise ValueError(f"{_prefix(name, where)}: expected a finite number > 0, got {value}")
     return float(value)
 
@@ -125,7 +127,9 @@ def check_nonnegative(value, name: str, where: str = "") -> float:
     """Return ``value`` as float after checking it is a finite real number >= 0 (penalties, min_delta)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{_prefix(name, where)}: expected a number >= 0, got {_describe(value)}")
-    if not (value >= 0 and math.isfinite(value)):
+    if not value >= 0:
+        raise ValueError(f"{_prefix(name, where)}: expected a number >= 0, got {value}")
+    if not math.isfinite(value):
         raise ValueError(f"{_prefix(name, where)}: expected a finite number >= 0, got {value}")
     return float(value)
 
@@ -136,7 +140,9 @@ def check_positive_or_none(value, name: str, where: str = ""):
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{_prefix(name, where)}: expected a number > 0 or None, got {_describe(value)}")
-    if not (value > 0 and math.isfinite(value)):
+    if not value > 0:
+        raise ValueError(f"{_prefix(name, where)}: expected a number > 0 or None, got {value}")
+    if not math.isfinite(value):
         raise ValueError(f"{_prefix(name, where)}: expected a finite number > 0 or None, got {value}")
     return float(value)
 
@@ -177,3 +183,10 @@ def check_choice(value, name: str, choices, where: str = ""):
         expected = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{_prefix(name, where)}: expected one of {expected}, got {value!r}")
     return value
+
+
+def same_module(*arrays):
+    """:func:`backend.get_array_module` with its mixed-device TypeError (the name camadas 0.1 gave it)."""
+    from .arrays import get_array_module
+
+    return get_array_module(*arrays)

@@ -1,22 +1,58 @@
 """camadas layers: the book's Layer protocol and every layer, loss and model built on it.
 
 ``from layers.base import Layer`` works exactly as the book prints it.
+
+==================  ==========================================================
+subpackage          contents
+==================  ==========================================================
+``core``            Dense, Dropout, Flatten
+``activations``     the sigmoidal, rectifier and modern activations, Softmax
+``convolution``     Convolution2D, pooling
+``normalization``   BatchNormalization, LayerNormalization
+``containers``      Sequential
+``losses``          the losses and ``get_loss``
+``training``        fit / evaluate / predict, History, callbacks, metrics, diagnostics
+``saving``          checkpoints and the registry of public layer names
+==================  ==========================================================
+
+Modules that moved keep their old import paths (``layers.dense``,
+``layers.checkpoint``, ...: :mod:`backend.moved`).
 """
 
-from .base import Layer
-from .dense import Dense
+from backend.moved import alias_modules, package_getattr
+
 from . import initializers, testing
-from .dropout import Dropout
-from .normalization import BatchNormalization, LayerNormalization
-from .losses import (BinaryCrossEntropy, CategoricalCrossEntropy, Hinge, Huber, KLDivergence, Loss, MeanAbsoluteError,
-                     MeanSquaredError, MulticlassHinge, SparseCategoricalCrossEntropy, get_loss)
-from .sequential import Sequential
-from .history import History
-from .callbacks import Callback, EarlyStopping, TerminateOnNaN
-from .checkpoint import CheckpointError
-from . import callbacks, checkpoint, metrics
-from .conv import Convolution2D
-from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
-from .flatten import Flatten
 from .activations import (ELU, GELU, SELU, HardSigmoid, HardTanh, LeakyReLU, Mish, NoisyReLU, PReLU, ReLU, RReLU,
                           Sigmoid, SiLU, Softmax, Softplus, Softsign, Swish, Tanh, get_activation)
+from .base import Layer
+from .containers import Sequential
+from .convolution import AveragePooling2D, Convolution2D, GlobalAveragePooling2D, MaxPooling2D
+from .core import Dense, Dropout, Flatten
+from .losses import (BinaryCrossEntropy, CategoricalCrossEntropy, Hinge, Huber, KLDivergence, Loss, MeanAbsoluteError,
+                     MeanSquaredError, MulticlassHinge, SparseCategoricalCrossEntropy, get_loss)
+from .normalization import BatchNormalization, LayerNormalization
+from .saving import checkpoint, register_layer
+from .saving.checkpoint import CheckpointError
+from .training import Callback, EarlyStopping, History, TerminateOnNaN, callbacks, metrics
+
+#: Module paths of camadas 0.1 -> where the module lives now.
+MOVED_MODULES = {
+    "dense": "layers.core.dense",
+    "dropout": "layers.core.dropout",
+    "flatten": "layers.core.flatten",
+    "conv": "layers.convolution.conv2d",
+    "pooling": "layers.convolution.pooling",
+    "sequential": "layers.containers.sequential",
+    "training_data": "layers.training.data",
+    "history": "layers.training.history",
+    "callbacks": "layers.training.callbacks",
+    "metrics": "layers.training.metrics",
+    "dead_relu": "layers.training.diagnostics",
+    "checkpoint": "layers.saving.checkpoint",
+    "loss_base": "layers.losses.base",
+    "loss_classification": "layers.losses.classification",
+    "loss_regression": "layers.losses.regression",
+    "validation": "backend.checks",
+}
+alias_modules(__name__, MOVED_MODULES)
+__getattr__ = package_getattr(__name__)

@@ -9,6 +9,11 @@ A layer is anything with::
 layer has no parameters). The book's code blocks subclass this class as
 printed (``from layers.base import Layer``; ``super().__init__()`` with no
 arguments), and they work unchanged inside :class:`layers.Sequential`.
+
+Blocks made of other layers (Sequential, and later residual and branching
+blocks) list their children with :meth:`Layer.sublayers`; their ``params`` is
+the concatenation of their children's, in that order. :func:`walk` visits a
+whole tree, which is all the training loop, checkpoints and diagnostics need.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 import backend
+
+from .saving.registry import register_library_class
+
+#: Attribute names of parameters that are not weights (no L1/L2 penalty, no weight decay).
+BIAS_NAMES = frozenset({"b", "bias", "biases", "beta", "gamma"})
 
 
 class Layer:
@@ -32,11 +42,19 @@ class Layer:
     buffers : dict of str -> array
         Non-trainable state that must be saved and moved with the layer
         (BatchNormalization's running statistics).
+
+    Every subclass defined inside camadas is registered under its class name
+    (``"Dense"``), the name checkpoints store; a user's layer is saved and
+    loaded once registered with :func:`layers.register_layer`.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register_library_class(cls)
 
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
-        # Remember the constructor arguments so Sequential.save can rebuild the
+        # Remember the constructor arguments so a checkpoint can rebuild the
         # layer without every subclass writing a get_config().
         obj._init_args = (args, kwargs)
         return obj
@@ -58,10 +76,17 @@ class Layer:
     def __call__(self, input_data):
         return self.forward(input_data)
 
+    # -- structure ------------------------------------------------------------
+    def sublayers(self) -> list:
+        """The layers this one is made of (``[]`` for a plain layer; a block's children in order)."""
+        return []
+
     # -- modes --------------------------------------------------------------
     def train(self, mode: bool = True):
-        """Set training mode (``mode=False`` is :meth:`eval`); returns self."""
+        """Set training mode (``mode=False`` is :meth:`eval`) on this layer and every sublayer; returns self."""
         self.training = bool(mode)
+        for child in self.sublayers():
+            set_mode(child, mode)
         return self
 
     def eval(self):
@@ -73,24 +98,45 @@ class Layer:
         """Number of trainable scalars."""
         return int(sum(int(np.prod(p.shape)) for p in getattr(self, "params", [])))
 
+    def param_names(self) -> list:
+        """A name per entry of ``params``: the attribute holding it (``"W"``, ``"b"``), else ``"params[i]"``.
+
+        Blocks prefix their children's names with the child's index (``"0.W"``).
+        """
+        children = self.sublayers()
+        if children:
+            return [f"{i}.{name}" for i, child in enumerate(children) for name in param_names(child)]
+        names = {id(v): name for name, v in vars(self).items() if name not in ("params", "buffers")}
+        return [names.get(id(p), f"params[{i}]") for i, p in enumerate(getattr(self, "params", []) or [])]
+
     def output_shape(self, input_shape):
         """Shape of the output for an input of ``input_shape`` (batch axis included).
 
         The default runs a forward pass on zeros in evaluation mode; layers with
         cheap shape arithmetic override it.
         """
-        was_training = getattr(self, "training", True)
-        self.training = False
+        modes = [(layer, getattr(layer, "training", True)) for _, layer in walk(self)]
+        set_mode(self, False)
         try:
             probe = np.zeros(input_shape, dtype=backend.get_default_dtype())
-            if self.params and backend.is_cupy_array(self.params[0]):
-                probe = backend.to_device(probe, backend.device_of(self.params[0]))
+            params = self.params
+            if params and backend.is_cupy_array(params[0]):
+                probe = backend.to_device(probe, backend.device_of(params[0]))
             return tuple(self.forward(probe).shape)
         finally:
-            self.training = was_training
+            restore_modes(modes)
 
-    def _replace_arrays(self, convert) -> None:
-        """Apply ``convert`` to every param and buffer, rebinding attributes that alias them."""
+    def map_arrays(self, convert) -> None:
+        """Replace every param and buffer ``a`` by ``convert(a)``, rebinding the attributes that alias them.
+
+        What :meth:`to`, :meth:`astype` and checkpoint loading are built on;
+        a block applies it to its sublayers.
+        """
+        children = self.sublayers()
+        if children:
+            for child in children:
+                child.map_arrays(convert)
+            return
         params = getattr(self, "params", [])
         buffers = getattr(self, "buffers", {})
         replaced = {}
@@ -110,17 +156,26 @@ class Layer:
     def to(self, device):
         """Move params and buffers to ``device`` ("cpu", "gpu", "gpu:N", "auto"); returns self."""
         dev = backend.resolve_device(device)
-        self._replace_arrays(lambda a: backend.to_device(a, dev))
+        self.map_arrays(lambda a: backend.to_device(a, dev))
         return self
 
     def astype(self, dtype):
-        """Cast params and buffers to ``dtype`` (e.g. ``np.float64`` for gradient checks); returns self."""
+        """Cast params and buffers to the float ``dtype`` (e.g. ``np.float64`` for gradient checks); returns self.
+
+        Raises
+        ------
+        TypeError
+            ``dtype`` is not a floating-point dtype (parameters must stay floats).
+        """
         dtype = np.dtype(dtype)
-        self._replace_arrays(lambda a: a.astype(dtype, copy=False))
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.astype: dtype: expected a float dtype (float32, float64), "
+                            f"got {dtype}")
+        self.map_arrays(lambda a: a.astype(dtype, copy=False))
         return self
 
     def get_config(self) -> dict:
-        """Constructor arguments, used by ``Sequential.save``."""
+        """Constructor arguments, used by checkpoints: ``{"args": [...], "kwargs": {...}}``."""
         args, kwargs = getattr(self, "_init_args", ((), {}))
         return {"args": list(args), "kwargs": dict(kwargs)}
 
@@ -128,3 +183,64 @@ class Layer:
         args, kwargs = getattr(self, "_init_args", ((), {}))
         parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+# -- the protocol for any object with forward/backward (the book's classes need not subclass Layer) ----------
+def sublayers(layer) -> list:
+    """``layer.sublayers()`` when it has one, else ``[]`` (objects with only forward/backward are leaves)."""
+    method = getattr(layer, "sublayers", None)
+    return list(method()) if callable(method) else []
+
+
+def walk(layer, prefix: str = ""):
+    """Yield ``(path, layer)`` for ``layer`` and every layer inside it, depth first, parents first.
+
+    ``path`` is ``""`` for the root and ``"2.0"`` for the first child of the
+    root's third child.
+    """
+    yield prefix, layer
+    for i, child in enumerate(sublayers(layer)):
+        yield from walk(child, f"{prefix}.{i}" if prefix else str(i))
+
+
+def set_mode(layer, mode: bool) -> None:
+    """Training (True) or evaluation (False) mode on ``layer`` and everything inside it."""
+    if callable(getattr(layer, "train", None)):
+        layer.train(mode)
+    else:
+        layer.training = bool(mode)
+
+
+def restore_modes(modes) -> None:
+    """Give each layer of ``[(layer, training), ...]`` its recorded mode back (only that layer's flag)."""
+    for layer, mode in modes:
+        layer.training = mode
+
+
+def param_names(layer) -> list:
+    """``layer.param_names()`` when it has one, else ``"params[i]"`` for each of its params."""
+    method = getattr(layer, "param_names", None)
+    if callable(method):
+        return list(method())
+    return [f"params[{i}]" for i in range(len(getattr(layer, "params", None) or []))]
+
+
+def param_owners(layer) -> list:
+    """For each of ``layer.params``: ``(path, leaf layer)`` of the layer that holds it (identity lookup)."""
+    owner = {}
+    for path, node in walk(layer):
+        if not sublayers(node):
+            for p in getattr(node, "params", None) or []:
+                owner[id(p)] = (path, node)
+    return [owner.get(id(p), ("", layer)) for p in (getattr(layer, "params", None) or [])]
+
+
+def weight_mask(layer) -> list:
+    """For each of ``layer.params``: is it a weight (ndim >= 2 and not named as a bias or normalization scale)?
+
+    Penalties (L1/L2) and weight decay apply to weights only; biases,
+    ``gamma`` and ``beta`` are left alone (the names are :data:`BIAS_NAMES`).
+    """
+    names = param_names(layer)
+    params = getattr(layer, "params", None) or []
+    return [p.ndim >= 2 and name.rsplit(".", 1)[-1] not in BIAS_NAMES for p, name in zip(params, names)]

@@ -19,13 +19,22 @@ name                  distribution
 ====================  ==============================================
 
 ``"glorot_uniform"`` and ``"glorot_normal"`` are aliases of the Xavier ones.
+
+Layers create their arrays through :func:`make_param` and :func:`filled`, so
+that loading a checkpoint (:func:`deferred_allocation`) builds the model's
+structure without allocating or drawing anything until the stored arrays'
+shapes have been checked.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
 import numpy as np
+
+import backend
 
 
 def _normal(rng, shape, std, dtype):
@@ -99,3 +108,81 @@ def get_initializer(name_or_fn):
     raise ValueError(
         f"weight_init: expected one of {sorted(INITIALIZERS)} or a callable, got {name_or_fn!r}"
     )
+
+
+def register_initializer(name: str, fn) -> None:
+    """Add ``fn`` (``fn(shape, fan_in, fan_out, rng, dtype)``) under ``name``, so layers and checkpoints know it.
+
+    A layer built with an unregistered callable as ``weight_init`` cannot be
+    saved (checkpoints store initializers by name and load only registered ones).
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"register_initializer: name: expected a non-empty str, got {name!r}")
+    if not callable(fn):
+        raise TypeError(f"register_initializer: fn: expected a callable, got {type(fn).__name__}")
+    existing = INITIALIZERS.get(name.lower())
+    if existing is not None and existing is not fn:
+        raise ValueError(f"register_initializer: name {name!r} is already taken by {existing.__name__}")
+    INITIALIZERS[name.lower()] = fn
+
+
+def initializer_name(fn) -> str | None:
+    """The registered name of the initializer function ``fn`` (the first, for aliases), or None."""
+    for name, registered in INITIALIZERS.items():
+        if registered is fn:
+            return name
+    return None
+
+
+# -- allocation that a checkpoint load can defer ------------------------------------------------------------
+_DEFERRED = contextvars.ContextVar("camadas_deferred_allocation", default=False)
+
+
+@contextlib.contextmanager
+def deferred_allocation():
+    """Inside the block, :func:`make_param` and :func:`filled` return zero-strided placeholders.
+
+    A placeholder has the shape and dtype the layer asked for but allocates
+    one element and draws no random numbers; checkpoint loading builds a
+    model this way, checks the stored arrays against the placeholders' shapes,
+    and only then puts the stored arrays in place.
+    """
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+
+
+def _placeholder(shape, dtype):
+    return np.broadcast_to(np.zeros((), dtype=dtype), tuple(int(s) for s in shape))
+
+
+def make_param(init, shape, fan_in, fan_out, seed=None, dtype=None):
+    """A parameter array drawn by ``init`` on the current device.
+
+    Parameters
+    ----------
+    init : str or callable
+        See :func:`get_initializer`.
+    shape : tuple of int
+    fan_in, fan_out : int
+        As the initializer formulas use them (module docstring).
+    seed : int, optional
+        Seed of the generator (:func:`backend.rng`).
+    dtype : dtype, optional
+        Default: :func:`backend.get_default_dtype`.
+    """
+    dtype = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+    init = get_initializer(init)
+    if _DEFERRED.get():
+        return _placeholder(shape, dtype)
+    return init(tuple(shape), fan_in, fan_out, backend.rng(seed), dtype)
+
+
+def filled(shape, value=0.0, dtype=None):
+    """An array of ``shape`` filled with ``value`` on the current device (biases, scales, running statistics)."""
+    dtype = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+    if _DEFERRED.get():
+        return _placeholder(shape, dtype)
+    return backend.get_device().xp.full(tuple(shape), value, dtype=dtype)

@@ -20,17 +20,14 @@ from __future__ import annotations
 import numbers
 
 import backend
+from backend.checks import check_input, check_positive, check_positive_int, check_rate
 
 from .base import Layer
-from .validation import check_input, check_positive_int, check_rate
+from .initializers import filled
 
 
 def _check_epsilon(epsilon) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise TypeError(f"epsilon: expected a positive number, got {type(epsilon).__name__} {epsilon!r}")
-    if not epsilon > 0:
-        raise ValueError(f"epsilon: expected a positive number, got {epsilon}")
-    return float(epsilon)
+    return check_positive(epsilon, "epsilon")
 
 
 def _standardize(x, axes, epsilon):
@@ -103,14 +100,12 @@ class BatchNormalization(Layer):
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"axis: expected an int, got {type(axis).__name__} {axis!r}")
         self.axis = int(axis)
-        dtype = backend.get_default_dtype()
-        xp = backend.get_device().xp
-        self.gamma = xp.ones((self.num_features,), dtype=dtype)
-        self.beta = xp.zeros((self.num_features,), dtype=dtype)
+        self.gamma = filled((self.num_features,), 1.0)
+        self.beta = filled((self.num_features,), 0.0)
         self.params = [self.gamma, self.beta]
         self.buffers = {
-            "running_mean": xp.zeros((self.num_features,), dtype=dtype),
-            "running_var": xp.ones((self.num_features,), dtype=dtype),
+            "running_mean": filled((self.num_features,), 0.0),
+            "running_var": filled((self.num_features,), 1.0),
         }
         self._cache = None
 
@@ -248,10 +243,8 @@ class LayerNormalization(Layer):
         self.epsilon = _check_epsilon(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
-        dtype = backend.get_default_dtype()
-        xp = backend.get_device().xp
-        self.gamma = xp.ones(shape, dtype=dtype) if self.scale else None
-        self.beta = xp.zeros(shape, dtype=dtype) if self.center else None
+        self.gamma = filled(shape, 1.0) if self.scale else None
+        self.beta = filled(shape, 0.0) if self.center else None
         self.params = [p for p in (self.gamma, self.beta) if p is not None]
         self._cache = None
 

@@ -7,29 +7,20 @@ stay valid and nothing moves between devices.
 
 from __future__ import annotations
 
-import numbers
-
 import backend
+from backend.checks import (  # noqa: F401
+    check_decay,
+    check_nonnegative,
+    check_positive,
+    check_positive_or_none,
+)
 
-from .regularization import check_nonnegative, check_positive_or_none, process_gradients
+from .regularization import process_gradients
 
 
 def check_learning_rate(value, name: str = "learning_rate") -> float:
-    """Return ``value`` as float after checking it is a real number > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a number > 0, got {type(value).__name__} {value!r}")
-    if not value > 0:
-        raise ValueError(f"{name}: expected a number > 0, got {value}")
-    return float(value)
-
-
-def check_decay(value, name: str) -> float:
-    """Return ``value`` as float after checking ``0 <= value < 1`` (momentum, ρ, β1, β2)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a number in [0, 1), got {type(value).__name__} {value!r}")
-    if not 0 <= value < 1:
-        raise ValueError(f"{name}: expected a number in [0, 1), got {value}")
-    return float(value)
+    """Return ``value`` as float after checking it is a finite real number > 0."""
+    return check_positive(value, name)
 
 
 class Optimizer:
@@ -42,8 +33,9 @@ class Optimizer:
     l1, l2 : float >= 0
         Weight penalties added to the gradient before the update:
         g <- g + l1 sign(θ) + 2 l2 θ (the gradient of l1 Σ|θ| + l2 Σθ²), applied
-        to every parameter passed to :meth:`step` (pass only the weights if the
-        biases should not be penalised).
+        to the parameters ``step``'s ``weight_mask`` marks (``fit`` passes the
+        model's mask: weights, not biases or normalization scales), or to every
+        parameter passed to :meth:`step` when no mask is given.
     clipnorm : float > 0 or None
         Rescale all gradients together when their *global* norm exceeds it.
     clipvalue : float > 0 or None
@@ -84,7 +76,7 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__}._update is not implemented")
 
     # -- the protocol ---------------------------------------------------------
-    def step(self, params, grads) -> None:
+    def step(self, params, grads, weight_mask=None) -> None:
         """Apply one update to every parameter, in place.
 
         Parameters
@@ -94,6 +86,8 @@ class Optimizer:
         grads : list of arrays or None
             dE/dθ aligned with ``params`` (same shapes). A ``None`` entry skips
             that parameter (frozen).
+        weight_mask : list of bool, optional
+            Which parameters ``l1``/``l2`` penalise (default: all).
 
         Raises
         ------
@@ -118,8 +112,11 @@ class Optimizer:
                 raise ValueError(f"{name}.step: grads[{i}]: expected the shape of params[{i}] {tuple(p.shape)}, "
                                  f"got shape {tuple(g.shape)}")
             backend.get_array_module(p, g)  # mixed-device TypeError
-        grads = process_gradients(params, grads, l1=self.l1, l2=self.l2,
-                                  clipnorm=self.clipnorm, clipvalue=self.clipvalue)
+        if weight_mask is not None and len(weight_mask) != len(params):
+            raise ValueError(f"{name}.step: weight_mask: expected one flag per parameter ({len(params)}), "
+                             f"got {len(weight_mask)}")
+        grads = process_gradients(params, grads, l1=self.l1, l2=self.l2, clipnorm=self.clipnorm,
+                                  clipvalue=self.clipvalue, weight_mask=weight_mask)
         self.iterations += 1
         for i, (p, g) in enumerate(zip(params, grads)):
             if g is None:

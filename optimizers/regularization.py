@@ -21,31 +21,10 @@ host synchronisation happens (the clip factor stays a device scalar).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 import backend
-
-
-def check_nonnegative(value, name: str) -> float:
-    """Return ``value`` as float after checking it is a real number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a number >= 0, got {type(value).__name__} {value!r}")
-    if not value >= 0:
-        raise ValueError(f"{name}: expected a number >= 0, got {value}")
-    return float(value)
-
-
-def check_positive_or_none(value, name: str):
-    """Return ``None`` or ``value`` as float after checking it is a real number > 0."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a number > 0 or None, got {type(value).__name__} {value!r}")
-    if not value > 0:
-        raise ValueError(f"{name}: expected a number > 0 or None, got {value}")
-    return float(value)
+from backend.checks import check_nonnegative, check_positive_or_none  # noqa: F401 (re-exported)
 
 
 def penalty_value(params, l1: float = 0.0, l2: float = 0.0) -> float:
@@ -60,14 +39,18 @@ def penalty_value(params, l1: float = 0.0, l2: float = 0.0) -> float:
     return total
 
 
-def add_penalty_gradients(params, grads, l1: float = 0.0, l2: float = 0.0) -> list:
-    """Return ``[g + l1 sign(θ) + 2 l2 θ for θ, g]`` (new arrays; ``None`` grads stay None)."""
+def add_penalty_gradients(params, grads, l1: float = 0.0, l2: float = 0.0, weight_mask=None) -> list:
+    """Return ``[g + l1 sign(θ) + 2 l2 θ for θ, g]`` (new arrays; ``None`` grads stay None).
+
+    ``weight_mask`` (a bool per parameter, e.g. :func:`layers.base.weight_mask`)
+    limits the penalty to the parameters it marks; ``None`` penalises all.
+    """
     if not l1 and not l2:
         return list(grads)
     out = []
-    for p, g in zip(params, grads):
-        if g is None:
-            out.append(None)
+    for k, (p, g) in enumerate(zip(params, grads)):
+        if g is None or (weight_mask is not None and not weight_mask[k]):
+            out.append(g)
             continue
         xp = backend.get_array_module(p, g)
         g = g.copy()
@@ -114,21 +97,27 @@ def clip_by_value(grads, clipvalue: float) -> list:
     return out
 
 
-def process_gradients(params, grads, *, l1=0.0, l2=0.0, clipnorm=None, clipvalue=None) -> list:
+def process_gradients(params, grads, *, l1=0.0, l2=0.0, clipnorm=None, clipvalue=None, weight_mask=None) -> list:
     """Penalties first (they are part of the loss), then clipnorm, then clipvalue.
+
+    The one implementation of these four options, for the optimizers and for
+    ``fit``: penalties apply to the parameters ``weight_mask`` marks (all when
+    it is None; ``fit`` passes the model's :func:`layers.base.weight_mask`,
+    which leaves biases and normalization scales out), clipping to every gradient.
 
     Parameters
     ----------
     params, grads : lists of arrays, aligned (a ``None`` grad marks a parameter to skip)
     l1, l2 : float >= 0
     clipnorm, clipvalue : float > 0 or None
+    weight_mask : list of bool or None
 
     Returns
     -------
     list
         The gradients to apply; the input lists and arrays are not modified.
     """
-    grads = add_penalty_gradients(params, grads, l1, l2)
+    grads = add_penalty_gradients(params, grads, l1, l2, weight_mask)
     if clipnorm is not None:
         grads = clip_by_global_norm(grads, clipnorm)
     if clipvalue is not None:

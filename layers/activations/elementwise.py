@@ -11,34 +11,11 @@ section 7.4), the input for the others.
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
 import backend
+from backend.checks import check_input, check_real, check_seed  # noqa: F401 (check_real, check_seed re-exported)
 from kernels import activations as kernels
 
 from ..base import Layer
-from ..validation import check_input
-
-
-def check_real(value, name: str, layer: str, minimum=None) -> float:
-    """Return ``value`` as a float after checking it is a real number (``>= minimum`` when given)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{layer}: {name}: expected a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{layer}: {name}: expected a finite number, got {value}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{layer}: {name}: expected a number >= {minimum}, got {value}")
-    return value
-
-
-def check_seed(seed, layer: str):
-    """``None`` or an int."""
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise TypeError(f"{layer}: seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-    return None if seed is None else int(seed)
 
 
 class ElementwiseActivation(Layer):

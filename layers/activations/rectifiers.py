@@ -9,9 +9,10 @@ PReLU'(0) undefined and we take alpha, as for LeakyReLU.
 from __future__ import annotations
 
 import backend
+from backend.checks import check_input, check_positive_int
 from kernels import activations as kernels
 
-from ..validation import check_input, check_positive_int
+from ..initializers import filled
 from .elementwise import ElementwiseActivation, RandomActivation, check_real
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "NoisyReLU"]
@@ -99,8 +100,7 @@ class PReLU(ElementwiseActivation):
         super().__init__()
         self.num_parameters = check_positive_int(num_parameters, "num_parameters")
         self.init = check_real(init, "init", "PReLU")
-        device = backend.get_device()
-        self.alpha = device.xp.full((self.num_parameters,), self.init, dtype=backend.get_default_dtype())
+        self.alpha = filled((self.num_parameters,), self.init)
         self.params = [self.alpha]
 
     def forward(self, input_data):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numbers
 
 import backend
+from backend.checks import check_input
 
 from ..base import Layer
-from ..validation import check_input
 
 __all__ = ["Softmax"]
 

@@ -188,7 +188,7 @@ def test_bn_axis_out_of_range():
         ({"num_features": 0}, ValueError, "num_features: expected an integer >= 1, got 0"),
         ({"num_features": 2.0}, TypeError, "num_features: expected an integer >= 1, got float"),
         ({"num_features": 2, "momentum": 1.0}, ValueError, r"momentum: expected a value in \[0.0, 1.0\), got 1.0"),
-        ({"num_features": 2, "epsilon": 0.0}, ValueError, "epsilon: expected a positive number, got 0.0"),
+        ({"num_features": 2, "epsilon": 0.0}, ValueError, "epsilon: expected a number > 0, got 0.0"),
         ({"num_features": 2, "axis": "last"}, TypeError, "axis: expected an int, got str"),
     ],
 )
@@ -267,7 +267,7 @@ def test_ln_needs_a_batch_axis():
         ((0,), ValueError, "normalized_shape: expected an integer >= 1, got 0"),
         (((3, 0),), ValueError, r"normalized_shape\[1\]: expected an integer >= 1, got 0"),
         (((),), ValueError, "normalized_shape: expected an int or a non-empty tuple"),
-        ((4, -1e-5), ValueError, "epsilon: expected a positive number, got -1e-05"),
+        ((4, -1e-5), ValueError, "epsilon: expected a number > 0, got -1e-05"),
     ],
 )
 def test_ln_bad_constructor_arguments(args, error, message):

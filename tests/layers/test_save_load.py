@@ -15,8 +15,9 @@ from layers.checkpoint import CheckpointError
 from optimizers import SGD
 
 
+@layers.register_layer
 class Cube(Layer):
-    """A user layer defined at module level: y = scale * x^3 (saved by reference, rebuilt with its args)."""
+    """A user layer defined at module level and registered: y = scale * x^3 (rebuilt with its args)."""
 
     def __init__(self, scale=1.0, shape=(1,)):
         super().__init__()
@@ -127,9 +128,10 @@ def test_file_holds_architecture_json_and_no_pickle(tmp_path):
         arch = json.loads(str(data["architecture"]))
         assert {f"param.{k}" for k in range(len(model.params))} <= set(data.files)
         assert "buffer.1.running_mean" in data.files
-    assert arch["version"] == 1
+    assert arch["version"] == 2
     specs = arch["model"]["args"][0]
-    assert specs[0]["__layer__"]["class"] == "layers.dense:Dense"
+    assert specs[0]["__layer__"]["class"] == "Dense"  # the public name, not a file path
+    assert specs[2]["__layer__"]["class"] == "tests.layers.test_save_load:Cube"  # a registered user layer
     assert specs[0]["__layer__"]["args"] == [4, 8]
 
 
@@ -190,22 +192,23 @@ def _rewrite(path, out, mutate):
     return out
 
 
-def test_checkpoint_only_builds_layer_subclasses(tmp_path):
+def test_checkpoint_only_builds_registered_layers(tmp_path):
     path = layers.Sequential([layers.Dense(2, 2)]).save(tmp_path / "m.npz")
 
     def to_os_system(arch, entries):
         arch["model"]["args"][0][0]["__layer__"]["class"] = "os:system"
 
     bad = _rewrite(path, tmp_path / "evil.npz", to_os_system)
-    with pytest.raises(CheckpointError, match="evil.npz.*'os:system' is not a layers.base.Layer subclass"):
+    with pytest.raises(CheckpointError, match="evil.npz.*no layer class is registered as 'os:system'"):
         layers.Sequential.load(bad)
 
     def to_unimported(arch, entries):
         arch["model"]["args"][0][0]["__layer__"]["class"] = "some_plugin_never_imported:Layer"
 
     bad = _rewrite(path, tmp_path / "plugin.npz", to_unimported)
-    with pytest.raises(CheckpointError, match="plugin.npz.*not imported"):
+    with pytest.raises(CheckpointError, match="plugin.npz.*no layer class is registered"):
         layers.Sequential.load(bad)
+    assert "some_plugin_never_imported" not in __import__("sys").modules  # nothing was imported
 
 
 def test_weights_that_do_not_fit_the_architecture(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 import backend
 import layers
-from layers.base import Layer
+from layers.base import Layer, weight_mask
 from layers.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from layers.testing import check_gradients
 from optimizers import SGD, Adam
@@ -456,7 +456,7 @@ def test_conv_model_trains_with_penalties_and_diagnostics():
         flatten.Flatten(), layers.Dense(27, 2, seed=1),
     ], input_shape=(6, 6, 1))
     # Kernels and Dense W are penalised; the conv biases (num_filters, 1) and the Dense bias are not.
-    assert model._penalized() == [0, 2]
+    assert [k for k, weight in enumerate(weight_mask(model)) if weight] == [0, 2]
     assert "(None, 6, 6, 3)" in model.summary(print_fn=None)
     history = model.fit(X, labels, loss=layers.SparseCategoricalCrossEntropy(from_logits=True),
                         optimizer=Adam(0.01), epochs=15, batch_size=8, seed=0, verbose=0, l2=1e-4,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from backend.checks import check_input, check_pair
 from kernels import pool2d
 from kernels.geometry import conv2d_output_size
 
-from .base import Layer
-from .validation import check_input, check_pair
+from ..base import Layer
 
 
 class _Pooling2D(Layer):

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from .loss_base import Loss, log_softmax, probability_epsilon, stable_sigmoid
+from .base import Loss, log_softmax, probability_epsilon, stable_sigmoid
 
 
 def _clip_probabilities(p, xp, high=True):

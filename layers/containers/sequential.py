@@ -4,8 +4,8 @@
 composition of its layers' forwards, its backward runs their backwards in
 reverse order (the chain rule of section 6.2, eqs. 6.5-6.12), so a Sequential
 can be gradient-checked with :func:`layers.testing.check_gradients` and nested
-inside another one. Its ``fit``, ``evaluate`` and ``predict`` are thin methods
-over :mod:`layers.training` (the training loop).
+inside another one. Its ``fit``, ``evaluate`` and ``predict`` are the functions
+of :mod:`layers.training` (the one training loop, which trains any Layer).
 
 Example
 -------
@@ -27,14 +27,11 @@ import numbers
 import numpy as np
 
 import backend
+from backend.checks import check_positive_int
 
-from . import checkpoint, training
-from .base import Layer
-from .history import History
-from .validation import check_positive_int
-
-#: Attribute names of parameters that L1/L2 penalties leave alone (biases).
-BIAS_NAMES = frozenset({"b", "bias", "biases", "beta", "gamma"})
+from .. import training
+from ..base import BIAS_NAMES, Layer, param_owners, sublayers, walk  # noqa: F401 (BIAS_NAMES re-exported)
+from ..saving import checkpoint
 
 
 class Sequential(Layer):
@@ -90,7 +87,6 @@ class Sequential(Layer):
         self.loss = None
         self.optimizer = None
         self.stop_training = False
-        self._layer_grads = []
         if layers is None:
             layers = []
         if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
@@ -116,6 +112,10 @@ class Sequential(Layer):
 
     def __iter__(self):
         return iter(self.layers)
+
+    def sublayers(self) -> list:
+        """The layers, in order (the Layer protocol's way to visit a block)."""
+        return list(self.layers)
 
     # -- parameters -----------------------------------------------------------
     @property
@@ -152,20 +152,21 @@ class Sequential(Layer):
         weights = list(weights)
         if len(weights) != len(targets):
             raise ValueError(f"weights: expected {len(targets)} arrays (params then buffers), got {len(weights)}")
-        for i, (t, w) in enumerate(zip(targets, weights)):
+        for i, (t, w) in enumerate(zip(targets, weights)):  # every check before the first copy
+            if not hasattr(w, "shape") or not hasattr(w, "dtype"):
+                raise TypeError(f"weights[{i}]: expected an array, got {type(w).__name__}")
             if tuple(t.shape) != tuple(w.shape):
                 raise ValueError(f"weights[{i}]: expected shape {tuple(t.shape)}, got shape {tuple(w.shape)}")
+            if w.dtype.kind not in "fiu":
+                raise TypeError(f"weights[{i}]: expected a numeric (float) array, got dtype {w.dtype}")
+        for t, w in zip(targets, weights):
             t[...] = backend.to_device(w, backend.device_of(t))
 
     # -- the Layer protocol ---------------------------------------------------
     def forward(self, input_data):
-        return self._forward(input_data)
-
-    def _forward(self, x, monitor=None):
-        for i, layer in enumerate(self.layers):
+        x = input_data
+        for layer in self.layers:
             x = layer.forward(x)
-            if monitor is not None:
-                monitor.observe(i, x)
         return x
 
     def backward(self, grad_output):
@@ -193,7 +194,6 @@ class Sequential(Layer):
                         f"gradients (one per param), got {got}"
                     )
                 per_layer[i] = list(layer_grads)
-        self._layer_grads = per_layer
         self.grads = [g for layer_grads in per_layer if layer_grads for g in layer_grads]
         return grad, self.grads
 
@@ -204,27 +204,6 @@ class Sequential(Layer):
         return shape
 
     # -- modes and devices ------------------------------------------------------
-    def train(self, mode: bool = True):
-        """Set training mode on every layer (``mode=False``: evaluation); returns self."""
-        self.training = bool(mode)
-        for layer in self.layers:
-            if hasattr(layer, "train"):
-                layer.train(mode)
-            else:
-                layer.training = bool(mode)
-        return self
-
-    def _modes(self) -> list:
-        return [getattr(layer, "training", True) for layer in self.layers]
-
-    def _restore_modes(self, modes, own: bool) -> None:
-        for layer, mode in zip(self.layers, modes):
-            if hasattr(layer, "train"):
-                layer.train(mode)
-            else:
-                layer.training = mode
-        self.training = own
-
     def to(self, device):
         """Move every layer's params and buffers to ``device``; returns self."""
         dev = backend.resolve_device(device)
@@ -233,7 +212,16 @@ class Sequential(Layer):
         return self
 
     def astype(self, dtype):
-        """Cast every layer's params and buffers to ``dtype``; returns self."""
+        """Cast every layer's params and buffers to the float ``dtype``; returns self.
+
+        Raises
+        ------
+        TypeError
+            ``dtype`` is not a floating-point dtype (nothing is changed).
+        """
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(f"Sequential.astype: dtype: expected a float dtype (float32, float64), "
+                            f"got {np.dtype(dtype)}")
         for layer in self._movable("astype"):
             layer.astype(dtype)
         return self
@@ -250,120 +238,10 @@ class Sequential(Layer):
                 )
         return out
 
-    # -- training ---------------------------------------------------------------
-    def _penalized(self) -> list:
-        """Indices in :attr:`params` of the weights L1/L2 penalise: arrays of ndim >= 2 not named as biases."""
-        return [k for k, weight in enumerate(_weight_mask(self)) if weight]
-
-    def fit(self, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, validation_data=None,
-            callbacks=(), shuffle=True, seed=None, verbose=1, metrics=("accuracy",), clipnorm=None,
-            clipvalue=None, l1=0.0, l2=0.0, track_gradients=False) -> History:
-        """Train with mini-batch gradient descent; return the :class:`~layers.history.History`.
-
-        Each step (book section 6.2): forward a batch, ``E = loss.forward``,
-        ``loss.backward``, :meth:`backward`, add the L1/L2 gradients, clip,
-        ``optimizer.step(params, grads)`` (in place).
-
-        Parameters
-        ----------
-        X : array, shape (samples, ...)
-            Inputs, NumPy (moved to the model's device one batch at a time) or
-            on the model's device. Float data is cast to the model's dtype;
-            integer/bool data too (XOR tables written as ints).
-        y : array, shape (samples, ...)
-            Targets (floats, cast to the model's dtype; integer class labels kept).
-        loss : str or Loss
-            See :func:`layers.losses.get_loss` (default ``"mse"``).
-        optimizer : str or optimizer
-            An object with ``step(params, grads)`` or a name for
-            :func:`optimizers.get_optimizer` (default ``"sgd"``).
-        epochs : int >= 1
-        batch_size : int >= 1 or None
-            ``None``: the whole set in one batch (batch gradient descent).
-        validation_data : (X_val, y_val), optional
-            Evaluated after every epoch (evaluation mode): ``val_loss``, ``val_accuracy``.
-        callbacks : sequence of Callback
-            E.g. :class:`~layers.callbacks.EarlyStopping`, :class:`~layers.callbacks.TerminateOnNaN`.
-        shuffle : bool
-            Reshuffle the samples every epoch.
-        seed : int, optional
-            Seed of the shuffling (layers draw their own randomness).
-        verbose : {0, 1, 2}
-            0 silent, 1 a tqdm bar per epoch (loss and metrics), 2 one line per epoch.
-        metrics : sequence of "accuracy" or callables
-            Accuracy is reported where it applies (see :mod:`layers.metrics`).
-        clipnorm : float > 0, optional
-            Rescale the gradients when their global norm exceeds it.
-        clipvalue : float > 0, optional
-            Clip every gradient element to [-clipvalue, clipvalue].
-        l1, l2 : float >= 0
-            Penalties l1 Σ|w| + l2 Σw² on the weights (params of ndim >= 2 not
-            named ``b``/``bias``/``biases``; biases and normalisation scales are
-            not penalised). Added as gradients; not part of the reported loss.
-            Order: penalties, clipnorm, clipvalue (``optimizers.regularization``).
-        track_gradients : bool
-            Record ``"grad_norms"`` and ``"dead_relu_fraction"`` per epoch
-            (see :class:`~layers.history.History`).
-
-        Returns
-        -------
-        History
-            ``history.history`` keys: ``"loss"``, ``"accuracy"`` (where it
-            applies), other metrics by name, ``"val_*"`` with validation data,
-            ``"grad_norms"`` and ``"dead_relu_fraction"`` with ``track_gradients``.
-
-        Raises
-        ------
-        ValueError
-            NaN/inf in X or y, X and y of different lengths, an empty set,
-            batch_size or epochs < 1, before training starts.
-        TypeError
-            Non-numeric data, a non-callback in callbacks.
-        """
-        return training.fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-                            validation_data=validation_data, callbacks=callbacks, shuffle=shuffle, seed=seed,
-                            verbose=verbose, metrics=metrics, clipnorm=clipnorm, clipvalue=clipvalue, l1=l1, l2=l2,
-                            track_gradients=track_gradients)
-
-    # -- inference ----------------------------------------------------------------
-    def evaluate(self, X, y, loss=None, metrics=("accuracy",), batch_size=None) -> dict:
-        """Loss and metrics on ``(X, y)`` in evaluation mode (the layers' modes are restored).
-
-        Parameters
-        ----------
-        X, y : arrays
-            As for :meth:`fit` (NaN/inf rejected).
-        loss : str or Loss, optional
-            Default: the loss of the last :meth:`fit`.
-        metrics : sequence
-            As for :meth:`fit`; accuracy only where it applies.
-        batch_size : int, optional
-            Evaluate in batches of this size (default: one batch).
-
-        Returns
-        -------
-        dict
-            ``{"loss": float, "accuracy": float, ...}``; the loss is the
-            batch-size-weighted mean of the batch losses.
-        """
-        return training.evaluate(self, X, y, loss=loss, metrics=metrics, batch_size=batch_size)
-
-    def predict(self, X, batch_size=None):
-        """Outputs for ``X`` in evaluation mode (the layers' modes are restored afterwards).
-
-        Parameters
-        ----------
-        X : array, shape (samples, ...)
-            Moved to the model's device batch by batch; float/int data cast to the model's dtype.
-        batch_size : int, optional
-            Default: everything in one batch.
-
-        Returns
-        -------
-        array
-            NumPy when ``X`` is a NumPy array (or list), else on the model's device.
-        """
-        return training.predict(self, X, batch_size=batch_size)
+    # -- training and inference (one loop, in layers.training; these are its functions) ----------------------
+    fit = training.fit
+    evaluate = training.evaluate
+    predict = training.predict
 
     # -- description ------------------------------------------------------------------
     def _guess_input_shape(self):
@@ -391,15 +269,7 @@ class Sequential(Layer):
         current = None if shape is None else (1,) + tuple(shape)
         rows = []
         for i, layer in enumerate(self.layers):
-            if current is not None:
-                try:
-                    current = tuple(layer.output_shape(current))
-                except Exception:  # a user layer that cannot say: keep going without shapes
-                    current = None
-            shown = "?" if current is None else str((None,) + tuple(current[1:]))
-            count = layer.count_params() if hasattr(layer, "count_params") else sum(
-                int(np.prod(p.shape)) for p in getattr(layer, "params", []) or [])
-            rows.append((f"{i}: {type(layer).__name__}", shown, f"{count:,}"))
+            current = _summary_rows(layer, str(i), 0, current, rows)
         widths = [max([len(h)] + [len(r[c]) for r in rows]) for c, h in
                   enumerate(("Layer (type)", "Output shape", "Param #"))]
         line = "=" * (sum(widths) + 4)
@@ -456,10 +326,31 @@ class Sequential(Layer):
         return model
 
 
-def _weight_mask(layer) -> list:
-    """For each of ``layer.params``: is it a weight (ndim >= 2, attribute name not in BIAS_NAMES)?"""
-    if isinstance(layer, Sequential):
-        return [flag for sub in layer.layers for flag in _weight_mask(sub)]
-    names = {id(v): name for name, v in vars(layer).items()}
-    return [p.ndim >= 2 and names.get(id(p), "") not in BIAS_NAMES for p in getattr(layer, "params", None) or []]
+def _output_shape(layer, shape):
+    """``layer.output_shape(shape)``, or None when the shape is unknown or the layer cannot say."""
+    if shape is None:
+        return None
+    try:
+        return tuple(layer.output_shape(shape))
+    except Exception:  # a user layer that cannot say: keep going without shapes
+        return None
 
+
+def _summary_rows(layer, label, depth, shape, rows):
+    """Append the summary rows of ``layer`` and everything inside it; return its output shape (or None).
+
+    A Sequential's children are chained; the children of any other block all
+    receive the block's input (residual and parallel branches).
+    """
+    out = _output_shape(layer, shape)
+    shown = "?" if out is None else str((None,) + tuple(out[1:]))
+    count = layer.count_params() if hasattr(layer, "count_params") else sum(
+        int(np.prod(p.shape)) for p in getattr(layer, "params", []) or [])
+    rows.append((f"{'  ' * depth}{label}: {type(layer).__name__}", shown, f"{count:,}"))
+    children = sublayers(layer)
+    current = shape
+    for i, child in enumerate(children):
+        child_out = _summary_rows(child, f"{label}.{i}", depth + 1, current, rows)
+        if isinstance(layer, Sequential):
+            current = child_out
+    return out

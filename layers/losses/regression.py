@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 
-from .loss_base import Loss
+from .base import Loss
 
 
 class MeanSquaredError(Loss):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import backend
+from backend.checks import check_input, check_pair, check_positive_int
 from kernels import conv2d
 from kernels.geometry import conv2d_output_size
 
-from .base import Layer
-from .initializers import get_initializer
-from .validation import check_input, check_pair, check_positive_int
+from ..base import Layer
+from ..initializers import filled, make_param
 
 
 def _padding_pair(value):
@@ -67,12 +67,9 @@ class Convolution2D(Layer):
         self.stride = check_pair(stride, "stride")
         self.padding = _padding_pair(padding)
         kh, kw = self.kernel_size
-        init = get_initializer(weight_init)
-        dtype = backend.get_default_dtype()
-        rng = backend.rng(seed)
         shape = (self.num_filters, self.input_channels, kh, kw)
-        self.kernels = init(shape, self.input_channels * kh * kw, self.num_filters * kh * kw, rng, dtype)
-        self.biases = backend.get_device().xp.zeros((self.num_filters, 1), dtype=dtype)
+        self.kernels = make_param(weight_init, shape, self.input_channels * kh * kw, self.num_filters * kh * kw, seed)
+        self.biases = filled((self.num_filters, 1), 0.0)
         self.params = [self.kernels, self.biases]
         self.input = None
 

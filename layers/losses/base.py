@@ -27,8 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 import backend
-
-from .validation import check_input
+from backend.checks import check_input
 
 
 def _describe(x) -> str:

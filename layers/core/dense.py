@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import backend
+from backend.checks import check_input, check_positive_int
 
-from .base import Layer
-from .initializers import get_initializer
-from .validation import check_input, check_positive_int
+from ..base import Layer
+from ..initializers import filled, make_param
 
 
 class Dense(Layer):
@@ -39,14 +39,12 @@ class Dense(Layer):
         super().__init__()
         self.input_size = check_positive_int(input_size, "input_size")
         self.output_size = check_positive_int(output_size, "output_size")
-        init = get_initializer(weight_init)
-        dtype = backend.get_default_dtype()
-        rng = backend.rng(seed)
-        self.W = init((self.input_size, self.output_size), self.input_size, self.output_size, rng, dtype)
+        self.W = make_param(weight_init, (self.input_size, self.output_size), self.input_size, self.output_size,
+                            seed)
         self.params = [self.W]
         self.use_bias = bool(use_bias)
         if self.use_bias:
-            self.b = backend.get_device().xp.zeros((self.output_size,), dtype=dtype)
+            self.b = filled((self.output_size,), 0.0)
             self.params.append(self.b)
         self.input = None
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .base import Layer
-from .validation import check_input
+from backend.checks import check_input
+
+from ..base import Layer
 
 
 class Flatten(Layer):

@@ -25,8 +25,8 @@ The classes live in small modules (``loss_base``, ``loss_regression``,
 
 from __future__ import annotations
 
-from .loss_base import Loss
-from .loss_classification import (
+from .base import Loss
+from .classification import (
     BinaryCrossEntropy,
     CategoricalCrossEntropy,
     Hinge,
@@ -34,7 +34,7 @@ from .loss_classification import (
     MulticlassHinge,
     SparseCategoricalCrossEntropy,
 )
-from .loss_regression import Huber, MeanAbsoluteError, MeanSquaredError
+from .regression import Huber, MeanAbsoluteError, MeanSquaredError
 
 __all__ = [
     "BinaryCrossEntropy",

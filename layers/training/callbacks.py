@@ -13,6 +13,13 @@ from __future__ import annotations
 import logging
 import math
 
+from backend.checks import (
+    check_bool,
+    check_choice,
+    check_nonnegative,
+    check_positive_int,
+)
+
 logger = logging.getLogger("camadas.training")
 
 
@@ -91,16 +98,13 @@ class EarlyStopping(Callback):
     def __init__(self, monitor="val_loss", patience=0, restore_best_weights=False, min_delta=0.0, mode="auto"):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor: expected a str such as 'val_loss', got {type(monitor).__name__} {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience: expected an integer >= 0, got {patience!r}")
-        if not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ValueError(f"min_delta: expected a number >= 0, got {min_delta!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
+        patience = check_positive_int(patience, "patience", minimum=0)
+        min_delta = check_nonnegative(min_delta, "min_delta")
+        check_choice(mode, "mode", ("auto", "min", "max"))
         self.monitor = monitor
         self.patience = patience
-        self.restore_best_weights = bool(restore_best_weights)
-        self.min_delta = float(min_delta)
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
+        self.min_delta = min_delta
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         self.mode = mode

@@ -7,9 +7,9 @@ import numbers
 import numpy as np
 
 import backend
+from backend.checks import check_input, check_rate
 
-from .base import Layer
-from .validation import check_input, check_rate
+from ..base import Layer
 
 
 class Dropout(Layer):

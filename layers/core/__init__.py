@@ -1,0 +1,7 @@
+"""The core layers: :class:`Dense` (section 6.2), :class:`Dropout` (25.5), :class:`Flatten` (22.4)."""
+
+from .dense import Dense
+from .dropout import Dropout
+from .flatten import Flatten
+
+__all__ = ["Dense", "Dropout", "Flatten"]
