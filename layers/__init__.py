@@ -5,11 +5,11 @@
 ==================  ==========================================================
 subpackage          contents
 ==================  ==========================================================
-``core``            Dense, Dropout, Flatten
+``core``            Dense, Dropout, Flatten, Embedding
 ``activations``     the sigmoidal, rectifier and modern activations, Softmax
 ``convolution``     Convolution2D, pooling
 ``normalization``   BatchNormalization, LayerNormalization
-``containers``      Sequential
+``containers``      Sequential, Residual, Add, Concatenate, Multiply, Identity
 ``losses``          the losses and ``get_loss``
 ``training``        fit / evaluate / predict, History, callbacks, metrics, diagnostics
 ``saving``          checkpoints and the registry of public layer names
@@ -25,9 +25,9 @@ from . import initializers, testing
 from .activations import (ELU, GELU, SELU, HardSigmoid, HardTanh, LeakyReLU, Mish, NoisyReLU, PReLU, ReLU, RReLU,
                           Sigmoid, SiLU, Softmax, Softplus, Softsign, Swish, Tanh, get_activation)
 from .base import Layer
-from .containers import Sequential
+from .containers import Add, Concatenate, Container, Identity, Multiply, Residual, Sequential
 from .convolution import AveragePooling2D, Convolution2D, GlobalAveragePooling2D, MaxPooling2D
-from .core import Dense, Dropout, Flatten
+from .core import Dense, Dropout, Embedding, Flatten
 from .losses import (BinaryCrossEntropy, CategoricalCrossEntropy, Hinge, Huber, KLDivergence, Loss, MeanAbsoluteError,
                      MeanSquaredError, MulticlassHinge, SparseCategoricalCrossEntropy, get_loss)
 from .normalization import BatchNormalization, LayerNormalization

@@ -31,6 +31,10 @@ BIAS_NAMES = frozenset({"b", "bias", "biases", "beta", "gamma"})
 class Layer:
     """Base class of every layer.
 
+    Class attribute ``integer_input`` is True for layers that take integer
+    ids (Embedding): ``fit`` and ``predict`` then pass integer data to the
+    model as it is instead of casting it to the model's float dtype.
+
     Attributes
     ----------
     params : list of arrays
@@ -47,6 +51,8 @@ class Layer:
     (``"Dense"``), the name checkpoints store; a user's layer is saved and
     loaded once registered with :func:`layers.register_layer`.
     """
+
+    integer_input = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -233,6 +239,19 @@ def param_owners(layer) -> list:
             for p in getattr(node, "params", None) or []:
                 owner[id(p)] = (path, node)
     return [owner.get(id(p), ("", layer)) for p in (getattr(layer, "params", None) or [])]
+
+
+def first_leaf(layer):
+    """The first layer that sees the input: the first leaf of :func:`walk` (``layer`` itself if it has no sublayers)."""
+    for _, node in walk(layer):
+        if not sublayers(node):
+            return node
+    return layer
+
+
+def takes_integer_input(layer) -> bool:
+    """True when the first layer that sees the input takes integer ids (``integer_input``, e.g. Embedding)."""
+    return bool(getattr(first_leaf(layer), "integer_input", False))
 
 
 def weight_mask(layer) -> list:

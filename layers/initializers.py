@@ -15,6 +15,7 @@ name                  distribution
 ``"lecun_normal"``    N(0, 1 / fan_in)            (SELU, section 8.5)
 ``"lecun_uniform"``   U(-a, a), a = sqrt(3 / fan_in)
 ``"book"``            0.01 * N(0, 1)              (the book's code blocks)
+``"normal"``          N(0, 1)                     (embeddings)
 ``"zeros"``           0
 ====================  ==============================================
 
@@ -80,6 +81,11 @@ def book(shape, fan_in, fan_out, rng, dtype=np.float32):
     return _normal(rng, shape, 0.01, dtype)
 
 
+def normal(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """The standard normal N(0, 1) (embeddings, as PyTorch initialises them)."""
+    return _normal(rng, shape, 1.0, dtype)
+
+
 def zeros(shape, fan_in, fan_out, rng, dtype=np.float32):
     """All zeros (biases)."""
     return (rng.standard_normal(shape) * 0).astype(dtype, copy=False)
@@ -95,6 +101,7 @@ INITIALIZERS = {
     "lecun_normal": lecun_normal,
     "lecun_uniform": lecun_uniform,
     "book": book,
+    "normal": normal,
     "zeros": zeros,
 }
 

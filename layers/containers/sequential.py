@@ -30,11 +30,12 @@ import backend
 from backend.checks import check_positive_int
 
 from .. import training
-from ..base import BIAS_NAMES, Layer, param_owners, sublayers, walk  # noqa: F401 (BIAS_NAMES re-exported)
+from ..base import BIAS_NAMES, Layer, sublayers  # noqa: F401 (BIAS_NAMES re-exported)
 from ..saving import checkpoint
+from .base import Container, check_layer, child_backward
 
 
-class Sequential(Layer):
+class Sequential(Container):
     """Layers applied one after the other: ``output = f_n(... f_2(f_1(x)))``.
 
     Parameters
@@ -75,14 +76,12 @@ class Sequential(Layer):
     """
 
     def __init__(self, layers=None, input_shape=None):
-        # Layer.__init__ is not called: params and buffers are views over the layers.
+        super().__init__()  # params and buffers are views over the layers
         self.layers = []
-        self.training = True
         self.input_shape = None
         if input_shape is not None:
             shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else (input_shape,)
             self.input_shape = tuple(check_positive_int(s, f"input_shape[{i}]") for i, s in enumerate(shape))
-        self.grads = None
         self.history = None
         self.loss = None
         self.optimizer = None
@@ -96,12 +95,7 @@ class Sequential(Layer):
 
     def add(self, layer):
         """Append a layer; returns self."""
-        if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))):
-            raise TypeError(
-                f"layers[{len(self.layers)}]: expected a Layer (an object with forward and backward), "
-                f"got {type(layer).__name__}"
-            )
-        self.layers.append(layer)
+        self.layers.append(check_layer(layer, f"layers[{len(self.layers)}]"))
         return self
 
     def __len__(self) -> int:
@@ -116,51 +110,6 @@ class Sequential(Layer):
     def sublayers(self) -> list:
         """The layers, in order (the Layer protocol's way to visit a block)."""
         return list(self.layers)
-
-    # -- parameters -----------------------------------------------------------
-    @property
-    def params(self) -> list:
-        return [p for layer in self.layers for p in (getattr(layer, "params", None) or [])]
-
-    @property
-    def buffers(self) -> dict:
-        return {
-            f"{i}.{key}": value
-            for i, layer in enumerate(self.layers)
-            for key, value in (getattr(layer, "buffers", None) or {}).items()
-        }
-
-    @property
-    def device(self):
-        """Where the parameters live (the current device when there are none)."""
-        params = self.params
-        return backend.device_of(params[0]) if params else backend.get_device()
-
-    @property
-    def dtype(self):
-        """The parameters' dtype (the default dtype when there are none)."""
-        params = self.params
-        return params[0].dtype if params else backend.get_default_dtype()
-
-    def get_weights(self) -> list:
-        """Copies of every parameter, then every buffer (on their device)."""
-        return [p.copy() for p in self.params] + [b.copy() for b in self.buffers.values()]
-
-    def set_weights(self, weights) -> None:
-        """Copy ``weights`` (as returned by :meth:`get_weights`) into the parameters and buffers, in place."""
-        targets = self.params + list(self.buffers.values())
-        weights = list(weights)
-        if len(weights) != len(targets):
-            raise ValueError(f"weights: expected {len(targets)} arrays (params then buffers), got {len(weights)}")
-        for i, (t, w) in enumerate(zip(targets, weights)):  # every check before the first copy
-            if not hasattr(w, "shape") or not hasattr(w, "dtype"):
-                raise TypeError(f"weights[{i}]: expected an array, got {type(w).__name__}")
-            if tuple(t.shape) != tuple(w.shape):
-                raise ValueError(f"weights[{i}]: expected shape {tuple(t.shape)}, got shape {tuple(w.shape)}")
-            if w.dtype.kind not in "fiu":
-                raise TypeError(f"weights[{i}]: expected a numeric (float) array, got dtype {w.dtype}")
-        for t, w in zip(targets, weights):
-            t[...] = backend.to_device(w, backend.device_of(t))
 
     # -- the Layer protocol ---------------------------------------------------
     def forward(self, input_data):
@@ -177,23 +126,7 @@ class Sequential(Layer):
         per_layer = [None] * len(self.layers)
         grad = grad_output
         for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            result = layer.backward(grad)
-            if not (isinstance(result, tuple) and len(result) == 2):
-                raise TypeError(
-                    f"layers[{i}] ({type(layer).__name__}).backward: expected a tuple (grad_input, param_grads), "
-                    f"got {type(result).__name__}"
-                )
-            grad, layer_grads = result
-            params = getattr(layer, "params", None) or []
-            if params:
-                if layer_grads is None or len(layer_grads) != len(params):
-                    got = "None" if layer_grads is None else f"{len(layer_grads)} gradients"
-                    raise ValueError(
-                        f"layers[{i}] ({type(layer).__name__}).backward: expected {len(params)} parameter "
-                        f"gradients (one per param), got {got}"
-                    )
-                per_layer[i] = list(layer_grads)
+            grad, per_layer[i] = child_backward(self.layers[i], grad, f"layers[{i}]")
         self.grads = [g for layer_grads in per_layer if layer_grads for g in layer_grads]
         return grad, self.grads
 
@@ -202,41 +135,6 @@ class Sequential(Layer):
         for layer in self.layers:
             shape = tuple(layer.output_shape(shape))
         return shape
-
-    # -- modes and devices ------------------------------------------------------
-    def to(self, device):
-        """Move every layer's params and buffers to ``device``; returns self."""
-        dev = backend.resolve_device(device)
-        for layer in self._movable("to"):
-            layer.to(dev)
-        return self
-
-    def astype(self, dtype):
-        """Cast every layer's params and buffers to the float ``dtype``; returns self.
-
-        Raises
-        ------
-        TypeError
-            ``dtype`` is not a floating-point dtype (nothing is changed).
-        """
-        if np.dtype(dtype).kind != "f":
-            raise TypeError(f"Sequential.astype: dtype: expected a float dtype (float32, float64), "
-                            f"got {np.dtype(dtype)}")
-        for layer in self._movable("astype"):
-            layer.astype(dtype)
-        return self
-
-    def _movable(self, method: str) -> list:
-        """Layers that have ``method``; a layer with params but without it is an error."""
-        out = []
-        for i, layer in enumerate(self.layers):
-            if hasattr(layer, method):
-                out.append(layer)
-            elif getattr(layer, "params", None):
-                raise TypeError(
-                    f"layers[{i}] ({type(layer).__name__}) has params but no .{method}(); subclass layers.base.Layer"
-                )
-        return out
 
     # -- training and inference (one loop, in layers.training; these are its functions) ----------------------
     fit = training.fit

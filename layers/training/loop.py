@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 import backend
 from backend.checks import check_nonnegative, check_positive_int, check_positive_or_none
 
-from ..base import restore_modes, set_mode, walk, weight_mask
+from ..base import restore_modes, set_mode, takes_integer_input, walk, weight_mask
 from . import metrics as metrics_module
 from .callbacks import Callback
 from .data import check_data, take_batch
@@ -140,10 +140,12 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     loss = get_loss(loss)
     optimizer = _resolve_optimizer(optimizer, options)
     dev, dtype = model_device(model), model_dtype(model)
+    cast = not takes_integer_input(model)
     specs = _metric_specs(metrics, loss, y)
-    _dry_run(model, loss, X, y, dev, dtype, "X", "y")
+    _dry_run(model, loss, X, y, dev, dtype, "X", "y", cast)
     if validation_data is not None:
-        _dry_run(model, loss, X_val, y_val, dev, dtype, "validation_data[0] (X_val)", "validation_data[1] (y_val)")
+        _dry_run(model, loss, X_val, y_val, dev, dtype, "validation_data[0] (X_val)", "validation_data[1] (y_val)",
+                 cast)
 
     n = len(X)
     batch_size = n if batch_size is None else min(batch_size, n)
@@ -190,7 +192,7 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
                             index = slice(step * batch_size, (step + 1) * batch_size)
                         else:
                             index = order[step * batch_size:(step + 1) * batch_size]
-                        xb = take_batch(X, index, dev, dtype, cast_integers=True)
+                        xb = take_batch(X, index, dev, dtype, cast_integers=cast)
                         yb = take_batch(y, index, dev, dtype, cast_integers=False)
                         out = model.forward(xb)
                         if not refined:
@@ -303,8 +305,9 @@ def predict(model, X, batch_size=None):
     n = len(X)
     batch_size = n if batch_size is None else min(batch_size, n)
     dev, dtype = model_device(model), model_dtype(model)
+    cast = not takes_integer_input(model)
     with evaluation_mode(model):
-        outputs = [model.forward(take_batch(X, slice(s, s + batch_size), dev, dtype, cast_integers=True))
+        outputs = [model.forward(take_batch(X, slice(s, s + batch_size), dev, dtype, cast_integers=cast))
                    for s in range(0, n, batch_size)]
     out = outputs[0] if len(outputs) == 1 else backend.get_array_module(outputs[0]).concatenate(outputs)
     return backend.to_numpy(out) if not backend.is_cupy_array(X) else out
@@ -370,11 +373,11 @@ def _step(optimizer, params, grads, mask):
         optimizer.step(params, grads)
 
 
-def _dry_run(model, loss, X, y, dev, dtype, xname, yname):
+def _dry_run(model, loss, X, y, dev, dtype, xname, yname, cast):
     """Forward one sample in evaluation mode and compute its loss: bad data fails here, naming the argument."""
     with evaluation_mode(model):
         try:
-            out = model.forward(take_batch(X, slice(0, 1), dev, dtype, cast_integers=True))
+            out = model.forward(take_batch(X, slice(0, 1), dev, dtype, cast_integers=cast))
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{xname}: does not fit the model: {exc}") from exc
         try:
@@ -387,13 +390,14 @@ def _dry_run(model, loss, X, y, dev, dtype, xname, yname):
 # -- evaluation ---------------------------------------------------------------------------------------------
 def _evaluate_batches(model, X, y, loss, specs, batch_size, dev, dtype) -> dict:
     """Batch-size-weighted mean loss and metrics over ``(X, y)``, in evaluation mode."""
+    cast = not takes_integer_input(model)
     with evaluation_mode(model):
         n = len(X)
         batch_size = n if batch_size is None else min(batch_size, n)
         loss_sum, sums, counts = 0.0, {}, {}
         for start in range(0, n, batch_size):
             index = slice(start, start + batch_size)
-            xb = take_batch(X, index, dev, dtype, cast_integers=True)
+            xb = take_batch(X, index, dev, dtype, cast_integers=cast)
             yb = take_batch(y, index, dev, dtype, cast_integers=False)
             out = model.forward(xb)
             if start == 0:
