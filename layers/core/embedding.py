@@ -79,7 +79,7 @@ class Embedding(Layer):
             raise TypeError(f"Embedding: input_data: expected integer ids (e.g. int64), got dtype {ids.dtype}; "
                             "convert with ids.astype(np.int64)")
         if ids.ndim < 1:
-            raise ValueError(f"Embedding: input_data: expected ids of shape (batch, ...), got a 0-D array")
+            raise ValueError("Embedding: input_data: expected ids of shape (batch, ...), got a 0-D array")
         xp = backend.get_array_module(ids, self.W)
         if ids.size:
             low, high = int(xp.min(ids)), int(xp.max(ids))
