@@ -11,6 +11,8 @@ Example
 >>> xp = backend.get_array_module(backend.to_device([1.0, 2.0]))
 """
 
+__camadas__ = True  # marks camadas's own package (camadas.packages.require_own checks it)
+
 from .arrays import (
     device_of,
     get_array_module,
