@@ -27,7 +27,8 @@ from .packages import MARKER, PACKAGES, ROOT, ForeignModuleError, require_own
 
 __camadas__ = True
 
-__all__ = ["MARKER", "PACKAGES", "ForeignModuleError", "__version__", "onnx", "require_own", *PACKAGES]
+__all__ = ["MARKER", "PACKAGES", "ForeignModuleError", "__version__", "backend", "bench", "kernels", "layers", "models",
+           "onnx", "optimizers", "require_own"]
 
 
 class _PackageLoader(importlib.abc.Loader):
