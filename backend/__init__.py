@@ -33,6 +33,7 @@ from .device import (
     use_device,
 )
 from .dtypes import check_float_array, get_default_dtype, set_default_dtype
+from .host import cpu_description, limit_threads, thread_pools
 from .random import generator_for, rng
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Device",
     "DeviceUnavailableError",
     "check_float_array",
+    "cpu_description",
     "device_of",
     "generator_for",
     "get_array_module",
@@ -49,11 +51,13 @@ __all__ = [
     "has_cupy",
     "has_gpu",
     "is_cupy_array",
+    "limit_threads",
     "resolve_device",
     "rng",
     "set_default_dtype",
     "set_device",
     "synchronize",
+    "thread_pools",
     "to_device",
     "to_numpy",
     "unavailable_reason",

@@ -63,18 +63,16 @@ def require_own(importer: str, names) -> None:
                 raise ImportError(f"{importer}: camadas's package {name!r} is missing from {ROOT}; "
                                   f"reinstall camadas (pip install --force-reinstall camadas)", name=name)
             found = _spec_file(spec)
-            if _in_own_folder(name, found) and _sets_marker(found):
+            if found is not None and _in_own_folder(name, found) and _sets_marker(found):
                 continue
-        if _in_own_folder(name, found):
+        if found is not None and _in_own_folder(name, found):
             raise ForeignModuleError(_merged_message(importer, name, found), name=name, path=found)
         raise ForeignModuleError(_shadow_message(importer, name, found, imported=module is not None),
                                  name=name, path=found)
 
 
-def _in_own_folder(name: str, found: str | None) -> bool:
+def _in_own_folder(name: str, found: str) -> bool:
     """Whether ``found`` lies in camadas's folder of package ``name``."""
-    if found is None:
-        return False
     path = Path(found).resolve()
     return (ROOT / name).resolve() in (path, *path.parents)
 

@@ -1,4 +1,4 @@
-"""Shared fixtures (the ``device`` fixture runs a test on the CPU and, where one answers, the GPU) and the skip summary."""
+"""Shared fixtures (``device`` runs a test on the CPU and, where one answers, the GPU) and the skip summary."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ def float64():
 def rng():
     """A NumPy generator with a fixed seed."""
     return np.random.default_rng(1234)
+
+
+def pytest_report_header(config):
+    """The machine the tests ran on: the thread pools (threadpoolctl, Numba) and whether a GPU answers."""
+    from backend.host import describe_thread_pools
+
+    gpu = backend.unavailable_reason()
+    return [f"camadas threads: {describe_thread_pools()}", f"camadas gpu: {'available' if gpu is None else gpu}"]
 
 
 def skip_reasons(reports) -> Counter:

@@ -71,7 +71,8 @@ def test_benchmark_page_links_the_committed_results(site):
     assert results, "no committed benchmark results"
     for name in results:
         assert f'href="results/{name}"' in page and (site / "results" / name).exists(), name
-    assert '<img alt="activations-cpu-float32-2026-11-23.png" src="results/activations-cpu-float32-2026-11-23.png"' in page
+    plot = "activations-cpu-float32-2026-11-23.png"
+    assert f'<img alt="{plot}" src="results/{plot}"' in page
 
 
 def test_config_turns_warnings_into_errors():

@@ -26,7 +26,6 @@ import numbers
 
 import numpy as np
 
-import backend
 from backend.checks import check_positive_int
 
 from .. import training

@@ -69,7 +69,8 @@ def to_onnx(model, input_shape):
     result = graph.convert(model, Value("input", (1, *shape)))
     if tuple(result.shape) != tuple(expected):
         raise OnnxExportError(f"export_onnx: the converted graph gives shape {result.shape} for input_shape "
-                              f"{shape}, the model {tuple(expected)}; a layer's output_shape disagrees with its forward")
+                              f"{shape}, the model {tuple(expected)}; a layer's output_shape disagrees with its "
+                              "forward")
     if result.name == "input" or result.name in {i.name for i in graph.initializers}:
         graph.node("Identity", [result.name])
         result = Value(graph.nodes[-1].output[0], result.shape)
