@@ -85,6 +85,7 @@ def cpu_description() -> dict:
     CPUID: brand and vector extensions; about a second, so call it once), else
     ``"platform"`` (no flags).
     """
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
