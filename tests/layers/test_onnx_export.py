@@ -268,6 +268,13 @@ def test_missing_directory(tmp_path):
         Sequential([Dense(4, 2, seed=0)]).export_onnx(tmp_path / "nope" / "m.onnx", (4,))
 
 
+def test_without_onnx_installed_the_error_says_which_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r"pip install 'camadas\[onnx\]'"):
+        Sequential([Dense(4, 2, seed=0)]).export_onnx(tmp_path / "m.onnx", (4,))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cannot_guess_the_input_shape(tmp_path):
     with pytest.raises(ValueError, match="export_onnx: input_shape: expected one sample's shape"):
         Sequential([Flatten()]).export_onnx(tmp_path / "m.onnx")
