@@ -9,6 +9,12 @@ Commands (one module each, imported only when chosen):
 * ``training``: end-to-end training throughput.
 
 :mod:`bench.common` holds the shared timers, rooflines and report helpers.
-The pytest-benchmark suite lives beside them: ``pytest bench --benchmark-only``.
+The pytest-benchmark suite is in ``benchmarks/`` (not shipped): ``pytest benchmarks --benchmark-only``.
 The library never imports this package.
 """
+
+__camadas__ = True  # marks camadas's own package (camadas.packages.require_own checks it)
+
+from camadas.packages import require_own
+
+require_own(__name__, ("backend", "kernels", "layers", "optimizers"))  # one clear error if a sibling is not ours

@@ -59,6 +59,8 @@ def run_rows(kernel, n_rows, n_elements, *args, min_elements=None):
         ``min_elements`` (default :data:`PARALLEL_MIN_ELEMENTS`) the call stays
         on the calling thread.
 
+    Notes
+    -----
     The rows are cut into chunks that the calling thread and
     ``numba.get_num_threads() - 1`` helper threads take one at a time from a
     shared counter. A helper that has not started when the caller runs out of

@@ -41,6 +41,8 @@ class Optimizer:
     clipvalue : float > 0 or None
         Clip every gradient element to [-clipvalue, clipvalue].
 
+    Notes
+    -----
     Penalties, then clipnorm, then clipvalue are applied (see
     :mod:`optimizers.regularization`); the caller's gradient arrays are never
     modified.

@@ -1,6 +1,6 @@
 """Losses (book chapters 10-11, eq. 6.4; slides 003) and the ``get_loss`` lookup.
 
-Every loss follows the :class:`~layers.loss_base.Loss` protocol::
+Every loss follows the :class:`~layers.losses.base.Loss` protocol::
 
     E = loss.forward(y_pred, y_true)   # Python float
     grad = loss.backward()             # dE/dy_pred, shape and dtype of y_pred

@@ -32,10 +32,8 @@ save of the same checkpoint are removed by the next save.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -44,6 +42,7 @@ import backend
 
 from ..base import Layer
 from ..initializers import INITIALIZERS, deferred_allocation, initializer_name
+from .files import check_directory, write_atomically
 from .registry import LIBRARY_PACKAGES, layer_class, layer_name
 
 FORMAT = "camadas.Sequential"
@@ -205,27 +204,6 @@ def build_layer(spec: dict, path: str, depth: int = 0) -> Layer:
 
 
 # -- saving ---------------------------------------------------------------------------
-def _remove_stale_temporaries(directory: str, base: str) -> None:
-    """Delete ``.<base>.<pid>.*.tmp`` files whose writing process no longer exists (a crashed save)."""
-    for tmp in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*.tmp")):
-        parts = os.path.basename(tmp)[len(base) + 2:].split(".")
-        try:
-            pid = int(parts[0])
-        except (ValueError, IndexError):
-            continue
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        except OSError:  # exists but not ours (EPERM): leave it
-            pass
-
-
 def save_model(model, path) -> str:
     """Write ``model`` (architecture, parameters, buffers) to ``path`` atomically; return the path.
 
@@ -239,34 +217,14 @@ def save_model(model, path) -> str:
     FileNotFoundError
         The destination directory does not exist.
     """
-    path = os.fspath(path)
+    path = check_directory(path, "save")
     architecture = json.dumps({"version": VERSION, "model": layer_spec(model)})
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: directory {directory!r} does not exist (path {path!r})")
     arrays = {"format": np.array(FORMAT), "architecture": np.array(architecture)}
     for k, p in enumerate(model.params):
         arrays[f"param.{k}"] = backend.to_numpy(p)
     for key, b in model.buffers.items():
         arrays[f"buffer.{key}"] = backend.to_numpy(b)
-
-    base = os.path.basename(path)
-    _remove_stale_temporaries(directory, base)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 # -- reading ----------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     track_gradients : bool
         Record ``"grad_norms"`` (per layer with parameters) and
         ``"dead_relu_fraction"`` (per ReLU layer, nested ones included) per
-        epoch (see :class:`~layers.history.History`).
+        epoch (see :class:`~layers.training.history.History`).
 
     Returns
     -------

@@ -180,7 +180,8 @@ def test_activations_quick_end_to_end(tmp_path, capsys):
     assert "fwd ms" in out and "%copy f/b" in out and "vs book f/b" in out
 
     payload = json.loads(json_path.read_text())
-    assert set(payload) >= {"environment", "settings", "devices", "rooflines", "rows", "answer", "first_calls", "targets"}
+    assert set(payload) >= {"environment", "settings", "devices", "rooflines", "rows", "answer", "first_calls",
+                            "targets"}
     assert payload["settings"]["sizes"] == [1024, 4096]
     assert payload["settings"]["activations"] == ["sigmoid", "softsign", "relu", "rrelu"]
     cpu_rows = [r for r in payload["rows"] if r["device"] == "cpu"]

@@ -63,7 +63,7 @@ def test_gradient_check(device, float64, key):
     rng = np.random.default_rng(11)
     layer = FACTORIES[key]()
     x = _on(device, _away_from_kinks(rng, (4, 5)))
-    reset = (lambda l: l.reset_rng(0)) if key in ("rrelu", "noisy_relu") else None
+    reset = (lambda layer: layer.reset_rng(0)) if key in ("rrelu", "noisy_relu") else None
     report = check_gradients(layer, x, reset=reset)
     assert report.ok(1e-6), f"{key}:\n{report}"
     if isinstance(layer, PReLU):

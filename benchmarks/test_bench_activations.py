@@ -1,4 +1,4 @@
-"""pytest-benchmark suite of the activations: ``pytest bench --benchmark-only``.
+"""pytest-benchmark suite of the activations: ``pytest benchmarks --benchmark-only``.
 
 The same measurements as ``python -m bench activations``, in pytest-benchmark's
 format, so runs can be saved and compared over time

@@ -1,4 +1,4 @@
-"""pytest-benchmark suite of the convolution and pooling kernels: ``pytest bench --benchmark-only``.
+"""pytest-benchmark suite of the convolution and pooling kernels: ``pytest benchmarks --benchmark-only``.
 
 The same cases as ``python -m bench kernels``, on small shapes, in
 pytest-benchmark's format (``--benchmark-autosave``, ``--benchmark-json PATH``,
