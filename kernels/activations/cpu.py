@@ -1,39 +1,17 @@
-"""Fused Numba CPU kernels for the activations (issue 4, book sections 7.9 and 8.7).
+"""Fused Numba CPU kernels for the activations (book sections 7.9 and 8.7).
 
 One kernel per activation and direction, float32 and float64: one pass over
-memory, reading the input(s) once and writing an output that the dispatcher
-allocated, no temporaries.
+memory, reading the input(s) once and writing an output the dispatcher
+allocated, no temporaries. The file also holds its own exp, expm1, tanh,
+log1p and erfc written with arithmetic only (range reduction, polynomials, a
+bit cast for 2^k), so LLVM vectorises them with the loop (without Intel SVML a
+``math.exp`` call is scalar); they are checked to a few ulps in
+``tests/kernels/test_activation_kernels.py`` and live here because Numba's
+cache is invalidated per file.
 
-Why this file also holds its own exp/expm1/tanh/log1p/erfc
----------------------------------------------------------
-Without Intel SVML (not installed with Numba from PyPI) a loop that calls
-``math.exp`` is not vectorised: one scalar libm call per element, about ten
-times slower than NumPy's SIMD ``np.exp``. The functions below are written with
-arithmetic only (Cody-Waite range reduction, polynomials, and a bit cast to
-build 2^k), so LLVM vectorises them together with the rest of the loop body.
-Accuracy, checked in ``tests/kernels/test_activation_kernels.py``: exp and
-expm1 within 1 ulp, tanh, log1p and erfc within a few ulps, in float32 and float64.
-They live in this file (not in a module of their own) because Numba's on-disk
-cache is invalidated only when the file of the cached function changes.
-
-Threads
--------
-The kernels are serial (``nogil=True``); no kernel uses ``parallel=True``.
-Measured on this 2-core machine (float32): ``parallel=True`` (prange) halves
-sigmoid at 2^24 elements in isolation (6.2 -> 3.5 ms), but in a training loop
-that alternates a NumPy/OpenBLAS matrix product with the activation, the OpenMP
-workers Numba leaves spinning after each parallel region take the cores from the
-BLAS threads: a (64 x 128) step went from 23 us to 28 ms, a (1024 x 1024) step
-from 9.8 to 55 ms. Instead, the dispatcher cuts large arrays (see
-:data:`PARALLEL_MIN_SIZE`) into one chunk per thread and runs them on a small
-pool of Python threads (the kernels release the GIL); idle Python threads sleep.
-That pays for large arrays (GELU 2^22: 3.7 -> 2.0 ms) and is neutral in the same
-training loop (serial and threaded within 2% of each other, interleaved runs).
-
-Numerics at the edges: no kernel overflows into NaN at +-1000 (sigmoid(-1000) = 0,
-softplus(-1000) = 0, tanh(+-1000) = +-1, GELU/SiLU/Mish(-1000) = -0); at +-inf the
-kernels give what the NumPy reference gives (including its NaN for softsign(+-inf)
-and x * 0 at x = -inf in GELU, SiLU and Mish).
+The kernels are serial and release the GIL; the dispatcher cuts large arrays
+into chunks for the helper threads of :mod:`kernels.threads` (never
+``parallel=True``). Why, with the measurements: docs/design/kernels.md.
 """
 
 from __future__ import annotations
