@@ -11,7 +11,9 @@ cache is invalidated per file.
 
 The kernels are serial and release the GIL; the dispatcher cuts large arrays
 into chunks for the helper threads of :mod:`kernels.threads` (never
-``parallel=True``). Why, with the measurements: docs/design/kernels.md.
+``parallel=True``); PReLU's slope gradient is summed per fixed block, in
+block order, so no result depends on the number of threads. Why, with the
+measurements: docs/design/kernels.md.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from numba import types
 from numba.core.extending import intrinsic, overload
 
 from kernels.jit import njit
-from kernels.threads import helper_pool
+from kernels.threads import helper_pool, run_rows
 
 from .catalog import BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2
 
@@ -811,6 +813,32 @@ def _run(kernel, arrays, scalars=()):
     return results
 
 
+#: Elements per block of a reduction (PReLU's slope gradient): fixed, whatever the number of threads.
+REDUCTION_BLOCK = 1 << 18
+
+
+def _run_reduction(kernel, arrays, scalars=()):
+    """``kernel(*arrays, *scalars)`` over fixed blocks of rows; returns the blocks' results in block order.
+
+    The blocks (about :data:`REDUCTION_BLOCK` elements, whole rows) depend only
+    on the arrays' shape, never on the number of threads, so summing the
+    results in this order gives the same bits on any number of threads.
+    Large arrays (:data:`PARALLEL_MIN_SIZE`) hand blocks to the helper threads.
+    """
+    rows = arrays[0].shape[0]
+    row_size = max(1, arrays[0].size // max(1, rows))
+    step = max(1, REDUCTION_BLOCK // row_size)
+    n_blocks = max(1, -(-rows // step))  # one (empty) block for an empty array
+    results = [None] * n_blocks
+
+    def blocks(b0, b1):
+        for b in range(b0, b1):
+            results[b] = kernel(*(a[b * step:(b + 1) * step] for a in arrays), *scalars)
+
+    run_rows(blocks, n_blocks, arrays[0].size, min_elements=PARALLEL_MIN_SIZE or arrays[0].size + 1)
+    return results
+
+
 def supports(*arrays) -> bool:
     """True when all arrays are C-contiguous NumPy float32/float64 arrays of one dtype and one shape."""
     first = arrays[0]
@@ -947,11 +975,13 @@ def prelu_backward(grad_output, x, alpha, out=None):
     out = np.empty_like(grad_output) if out is None else out
     gf, xf, of = _flat(grad_output), _flat(x), _flat(out)
     if a.size == 1:
-        sums = _run(prelu_scalar_bwd, (gf, xf, of), (a[0],))
-        grad_alpha = np.array([sum(sums)], dtype=x.dtype)
+        sums = _run_reduction(prelu_scalar_bwd, (gf, xf, of), (a[0],))
     else:
         c = a.size
-        sums = _run(prelu_channels_bwd, (gf.reshape(-1, c), xf.reshape(-1, c), of.reshape(-1, c)), (a,))
-        grad_alpha = np.sum(sums, axis=0).astype(x.dtype)
+        sums = _run_reduction(prelu_channels_bwd, (gf.reshape(-1, c), xf.reshape(-1, c), of.reshape(-1, c)), (a,))
+    total = sums[0]
+    for partial in sums[1:]:  # block order: the same sum on any number of threads
+        total = total + partial
+    grad_alpha = np.asarray(total, dtype=np.float64).reshape(-1).astype(x.dtype)
     shape = np.shape(alpha) if hasattr(alpha, "shape") else (1,)
     return out, grad_alpha.reshape(shape)

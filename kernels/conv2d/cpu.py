@@ -19,9 +19,6 @@ rounded back; other dtypes fall back to :mod:`kernels.conv2d.reference`.
 
 from __future__ import annotations
 
-import functools
-import threading
-
 import numba
 import numpy as np
 
@@ -42,6 +39,8 @@ NUMBA_GEMM_MIN_MACS = 1 << 23
 BLOCK_BYTES = 256 << 10
 #: Size in bytes of the transposed ``g`` block of one thread in :func:`conv_backward_kernels_rows`.
 GRAD_BLOCK_BYTES = 256 << 10
+#: Partial sums of the kernel gradient: a fixed count (not one per thread), added in order (deterministic).
+REDUCTION_BLOCKS = 16
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -434,7 +433,8 @@ def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, ro
     ``g`` as it is (``(n, F)``, sized to stay in the L2 cache); otherwise
     the transposed block of ``g`` (``(F, n)``) and :func:`gemm_nt`, which
     reduces over the block's ``n`` rows along the contiguous axis.
-    ``grad_wm`` (shape ``(kh*kw*C, F)``) belongs to the calling thread.
+    ``grad_wm`` (shape ``(kh*kw*C, F)``) belongs to the calling thread; blocks
+    start at ``q0``, so the sum's order is fixed by ``q0``, ``q1`` alone.
     """
     k_total, filters = grad_wm.shape
     n_max = rows_per_block * out_w
@@ -454,6 +454,21 @@ def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, ro
 
 
 @njit(nogil=True)
+def conv_backward_kernels_partials(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, row_bounds,
+                                   partials, p0, p1):
+    """``partials[p] = Σ cols^T g`` over the output rows ``row_bounds[p] <= q < row_bounds[p + 1]``, ``p0 <= p < p1``.
+
+    One fixed range of rows per partial sum (:func:`conv_backward_kernels_rows`
+    into a zeroed ``partials[p]`` of shape ``(kh*kw*C, F)``): which thread
+    computes a partial does not change it, so adding the partials in the order
+    of ``p`` gives the same kernel gradient on any number of threads.
+    """
+    for p in range(p0, p1):
+        conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, partials[p],
+                                   row_bounds[p], row_bounds[p + 1])
+
+
+@njit(nogil=True)
 def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input,
                                b0, b1):
     """``dx`` of the images ``b0 <= b < b1``: ``gcols = g @ Wm^T`` per block, then :func:`col2im`.
@@ -461,19 +476,24 @@ def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, out_h, out_w
     The product is :func:`gemm_kf` on ``wt = Wm^T`` (``(F, K)``) when ``K``
     is a multiple of 16, else :func:`gemm_nt` on ``wm``. Whole images per
     call, so threads never scatter-add into the same pixels; ``grad_input``
-    must be zeroed by the caller.
+    must be zeroed by the caller. Blocks never straddle a group of
+    ``max(1, rows_per_block // OH)`` images counted from image 0 (the caller
+    aligns ``b0`` to it), so they do not depend on how the batch was split.
     """
     k_total = wm.shape[0]
     gcols = np.empty((rows_per_block * out_w, k_total), dtype=g2d.dtype)
     no_bias = np.zeros(k_total, dtype=g2d.dtype)
-    for q0 in range(b0 * out_h, b1 * out_h, rows_per_block):
-        q1 = min(b1 * out_h, q0 + rows_per_block)
-        n = (q1 - q0) * out_w
-        if k_total % 16 == 0:
-            gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], False)
-        else:
-            gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], False)
-        col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input)
+    group = max(1, rows_per_block // out_h)
+    for i0 in range(b0, b1, group):
+        i1 = min(b1, i0 + group)
+        for q0 in range(i0 * out_h, i1 * out_h, rows_per_block):
+            q1 = min(i1 * out_h, q0 + rows_per_block)
+            n = (q1 - q0) * out_w
+            if k_total % 16 == 0:
+                gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], False)
+            else:
+                gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], False)
+            col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input)
 
 
 # --------------------------------------------------------------------------
@@ -534,7 +554,7 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0):
     if _numba_gemm_pays(filters, k_total, total * out_w):
         rows_per_block = max(1, BLOCK_BYTES // max(1, out_w * k_total * x.itemsize))
         run_rows(conv_forward_rows, total, out.size * k_total // 4, x, wm, np.ascontiguousarray(wm.T), bias,
-                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, out2d)
+                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, out2d, align=rows_per_block)
         return out if compute == result else out.astype(result)
     step = _rows_per_chunk(out_w, k_total, x.itemsize, total)
     cols = np.empty((step * out_w, k_total), dtype=compute)
@@ -574,7 +594,8 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     if _numba_gemm_pays(k_total, filters, total * out_w):
         rows_per_block = max(1, BLOCK_BYTES // max(1, out_w * k_total * g.itemsize))
         run_rows(conv_backward_input_images, batch, g.size * k_total // 4, g2d, wm, np.ascontiguousarray(wm.T),
-                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input)
+                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input,
+                 align=max(1, rows_per_block // out_h))
         return grad_input if compute == result else grad_input.astype(result)
     wm_t = wm.T  # (F, K) view, BLAS takes the transpose flag
     step = _rows_per_chunk(out_w, k_total, g.itemsize, total)
@@ -605,16 +626,17 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
         rows_per_block = max(1, GRAD_BLOCK_BYTES // max(1, out_w * filters * x.itemsize))
         xt = np.empty((batch, height, channels, width), dtype=compute)
         run_rows(nhwc_to_nhcw, batch * height, 2 * x.size, x, xt)
-        partials = {}
-
-        def rows(q0, q1):  # one (K, F) partial sum per thread, added up at the end
-            grad_wm = partials.get(threading.get_ident())
-            if grad_wm is None:
-                grad_wm = partials[threading.get_ident()] = np.zeros((k_total, filters), dtype=compute)
-            conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_wm, q0, q1)
-
-        run_rows(rows, total, g.size * k_total // 4)
-        grad_wm = functools.reduce(np.add, partials.values())
+        # fixed ranges of whole blocks, one partial sum each, added in order: no dependence on threads
+        n_blocks = -(-total // rows_per_block)
+        n_partials = min(REDUCTION_BLOCKS, n_blocks)
+        row_bounds = np.array([min(total, rows_per_block * (n_blocks * p // n_partials))
+                               for p in range(n_partials + 1)], dtype=np.int64)
+        partials = np.zeros((n_partials, k_total, filters), dtype=compute)
+        run_rows(conv_backward_kernels_partials, n_partials, g.size * k_total // 4, xt, g2d, kh, kw, sh, sw, ph,
+                 pw, out_h, out_w, rows_per_block, row_bounds, partials)
+        grad_wm = partials[0]
+        for p in range(1, n_partials):
+            grad_wm += partials[p]
         grad = grad_wm.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1)
         return np.ascontiguousarray(grad, dtype=result)
     grad_wm = np.zeros((k_total, filters), dtype=compute)
