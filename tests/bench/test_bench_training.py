@@ -104,4 +104,4 @@ def test_gpu_row_unavailable_with_reason():
 
 def test_unknown_activation_is_a_usage_error(capsys):
     assert cli_main(["training", "--quick", "--device", "cpu", "--activations", "relu,nope"]) == 2
-    assert "unknown activation 'nope'" in capsys.readouterr().out
+    assert "unknown activation 'nope'" in capsys.readouterr().err  # a usage error, on stderr
