@@ -5,14 +5,19 @@ gradients: input, kernels and bias for the convolution) and
 ``forward+backward`` of
 
 * ``ours``: the dispatched kernels (:mod:`kernels.conv2d`, :mod:`kernels.pool2d`;
-  CuPy arrays go to the GPU modules);
+  CuPy arrays go to the GPU modules), on the GPU with cuDNN switched off: our
+  numba-cuda + cuBLAS kernels;
+* ``cudnn`` (GPU, convolution and average pooling): the same dispatchers with
+  cuDNN switched on (:mod:`kernels.cudnn`), the path a model takes by default
+  where cuDNN loads; the row says how many calls cuDNN actually served;
 * ``book``: the book's loops (:mod:`kernels.reference`), timed once on the
   first ``--book-images`` images of the batch and extrapolated linearly to the
   whole batch (the loops are linear in the batch); marked ``~`` in the table
   and ``"extrapolated_from_images"`` in the JSON;
 * ``torch``: PyTorch when it imports (a comparison point, never a dependency),
   NCHW tensors in ``channels_last`` memory format (the same bytes as NHWC),
-  gradients by autograd, on the same device.
+  gradients by autograd, on the same device; on the GPU with TF32 switched off
+  (``torch.backends.cudnn.allow_tf32 = False``), as our float32 is exact.
 
 Convolutions print GFLOP/s (``2 B OH OW F C kh kw`` per forward, twice that per
 backward) and the percentage of a float matrix-product roofline measured in
@@ -55,7 +60,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import conv2d, pool2d, reference
+from kernels import conv2d, cudnn, pool2d, reference
 
 from . import common, options
 from .common import copy_roofline, cupy_or_none, format_table, matmul_roofline, present_columns, torch_or_none
@@ -72,10 +77,13 @@ DIRECTIONS = ("forward", "backward", "forward+backward")
 POOL_OPS = ("max_pool2d", "avg_pool2d")
 
 #: Targets (float32, forward+backward, at the default shapes; --quick runs are not judged).
+#: GPU: ours within 1.5x of cuDNN through PyTorch (1.2x for pooling), at parity (1.1x) where we call cuDNN.
 TARGETS = {
     "cpu": {"conv2d_vs_torch": 1.5, "pool_vs_torch": 1.2, "vs_book": 100.0},
-    "gpu": {"conv2d_vs_torch": 2.0, "pool_vs_torch": 1.5, "gpu_vs_cpu_conv": 20.0},
+    "gpu": {"conv2d_vs_torch": 1.5, "pool_vs_torch": 1.2, "cudnn_vs_torch": 1.1, "gpu_vs_cpu_conv": 20.0},
 }
+#: Ops that cuDNN serves (max pooling keeps our kernels: the layer needs the argmax).
+CUDNN_OPS = ("conv2d", "avg_pool2d")
 
 #: Pause between implementations, so idle thread pools (OpenBLAS, OpenMP) stop spinning.
 _PAUSE_S = 0.2
@@ -135,6 +143,9 @@ class Case:
     torch: dict | None = None
     torch_sync: object = None
     torch_note: str | None = None
+    cudnn: dict | None = None       # direction -> callable with cuDNN on (GPU)
+    cudnn_note: str | None = None
+    cudnn_served: dict = field(default_factory=dict)
     first_calls: dict = field(default_factory=dict)
 
 
@@ -198,6 +209,7 @@ def conv_case(shape, filters, dtype, device, seed, book_images, with_torch) -> C
         }
     if with_torch:
         _torch_conv(case, host, device)
+    _split_cudnn(case)
     return case
 
 
@@ -261,7 +273,45 @@ def pool_case(op, shape, dtype, device, seed, book_images, with_torch) -> Case:
                          "backward": lambda: reference.avg_pool2d_backward(gs, xs.shape, POOL)}
     if with_torch:
         _torch_pool(case, host["x"], g_host, device)
+    _split_cudnn(case)
     return case
+
+
+#: The kernels.cudnn operations each benchmarked op goes through.
+_CUDNN_CALLS = {"conv2d": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_kernels"),
+                "avg_pool2d": ("avg_pool2d_forward", "avg_pool2d_backward")}
+
+
+def _cudnn_switched(fn, flag):
+    def call():
+        with cudnn.use_cudnn(flag):
+            return fn()
+
+    return call
+
+
+def _split_cudnn(case) -> None:
+    """On the GPU, ``ours`` runs with cuDNN off; ``cudnn`` runs the same dispatchers with it on.
+
+    One forward+backward with cuDNN on is made here, and ``cudnn_served`` records
+    how many of its calls cuDNN served (the rest, declined, ran on our kernels).
+    """
+    if case.device != "gpu":
+        return
+    plain = case.ours
+    case.ours = {d: _cudnn_switched(fn, False) for d, fn in plain.items()}
+    if case.op not in CUDNN_OPS:
+        return
+    ok, reason = cudnn.available()
+    if not ok:
+        case.cudnn_note = reason
+        return
+    case.cudnn = {d: _cudnn_switched(fn, True) for d, fn in plain.items()}
+    before = {op: cudnn.counts[op]["cudnn"] for op in _CUDNN_CALLS[case.op]}
+    case.cudnn["forward+backward"]()
+    case.cudnn_served = {op: cudnn.counts[op]["cudnn"] - before[op] for op in _CUDNN_CALLS[case.op]}
+    if cudnn.disabled_reason():
+        case.cudnn_note = f"cuDNN switched off: {cudnn.disabled_reason()}"
 
 
 # --------------------------------------------------------------------------- #
@@ -274,6 +324,8 @@ def _torch_device(device):
     if device == "gpu":
         if not torch.cuda.is_available():
             return None, None, "PyTorch has no CUDA device"
+        torch.backends.cudnn.allow_tf32 = False  # float32 arithmetic, as ours and kernels.cudnn
+        torch.backends.cuda.matmul.allow_tf32 = False
         return torch, torch.device("cuda"), None
     return torch, torch.device("cpu"), None
 
@@ -359,9 +411,11 @@ def measure_case(case, timer, roof, rounds=1) -> list:
     """
     for direction in ("forward", "backward"):
         case.first_calls[direction] = first_call(case.ours[direction], case.device)[1]
-    best = {"ours": {}, "torch": {}}
+    best = {"ours": {}, "torch": {}, "cudnn": {}}
     for _ in range(max(1, int(rounds))):
         implementations = [("ours", case.ours, None)]
+        if case.cudnn is not None:
+            implementations.append(("cudnn", case.cudnn, None))
         if case.torch is not None:
             implementations.append(("torch", case.torch, case.torch_sync))
         for name, fns, sync in implementations:
@@ -404,6 +458,15 @@ def measure_case(case, timer, roof, rounds=1) -> list:
                             **_rate(case, row["direction"], timing["median"], roof)}
         elif case.torch_note:
             row["torch"] = {"skipped": case.torch_note}
+        if case.cudnn is not None:
+            timing = best["cudnn"][row["direction"]]
+            row["cudnn"] = {"median_s": timing["median"], "timing": timing, "served": case.cudnn_served,
+                            "ours_over_cudnn": row["ours"]["median_s"] / timing["median"],
+                            **_rate(case, row["direction"], timing["median"], roof)}
+            if "median_s" in row.get("torch", {}):
+                row["cudnn"]["cudnn_over_torch"] = timing["median"] / row["torch"]["median_s"]
+        elif case.cudnn_note:
+            row["cudnn"] = {"skipped": case.cudnn_note}
     return rows
 
 
@@ -448,6 +511,10 @@ def check_results(rows, devices) -> tuple[dict, list]:
                 speedup = r["book"]["speedup"]
                 checks.append((label, f">= {targets['vs_book']:.0f}x book", speedup >= targets["vs_book"],
                                f"{speedup:.0f}x (book extrapolated)"))
+            cudnn_block = r.get("cudnn", {})
+            if device == "gpu" and "cudnn_over_torch" in cudnn_block:
+                ratio, limit = cudnn_block["cudnn_over_torch"], targets["cudnn_vs_torch"]
+                checks.append((label, f"with cuDNN <= {limit}x PyTorch", ratio <= limit, f"{ratio:.2f}x"))
             if device == "gpu" and r["op"] == "conv2d" and r.get("gpu_speedup") is not None:
                 checks.append((label, f">= {targets['gpu_vs_cpu_conv']:.0f}x our CPU",
                                r["gpu_speedup"] >= targets["gpu_vs_cpu_conv"], f"{r['gpu_speedup']:.1f}x"))
@@ -561,13 +628,28 @@ class ForeignLoad:
 # --------------------------------------------------------------------------- #
 # Report
 # --------------------------------------------------------------------------- #
+def cudnn_status() -> dict:
+    """cuDNN's version, the calls it served and declined per op, and a line saying so."""
+    ok, reason = cudnn.available()
+    served = {op: dict(c) for op, c in cudnn.counts.items()}
+    if not ok:
+        line = f"cuDNN: not used ({reason})"
+    elif cudnn.disabled_reason():
+        line = f"cuDNN: switched off after an error ({cudnn.disabled_reason()})"
+    else:
+        line = f"cuDNN {cudnn.version()}: calls served / declined per op: " + ", ".join(
+            f"{op} {c['cudnn']}/{c['ours']}" for op, c in served.items())
+    return {"available": ok, "reason": reason, "version": cudnn.version() if ok else None,
+            "disabled": cudnn.disabled_reason(), "counts": served, "line": line}
+
+
 def table_rows(rows) -> list:
     out = []
     for r in rows:
         ours = r["ours"]
         shape = "x".join(str(s) for s in r["shape"]) + (f"->{r['filters']}" if r["filters"] else "")
         rate = f"{ours['gflops']:.1f} GF/s" if "gflops" in ours else f"{ours['gbps']:.1f} GB/s"
-        book, torch = r.get("book"), r.get("torch", {})
+        book, torch, with_cudnn = r.get("book"), r.get("torch", {}), r.get("cudnn", {})
         out.append({
             "op": r["op"], "shape": shape, "dev": r["device"], "dir": r["direction"],
             "ours_ms": _ms(ours["median_s"]),
@@ -575,6 +657,8 @@ def table_rows(rows) -> list:
             "rate": rate, "roof": f"{ours['roofline_pct']:.0f}%",
             "book_ms": ("~" + _ms(book["median_s"])) if book else None,
             "vs_book": f"{book['speedup']:.0f}x" if book else None,
+            "cudnn_ms": _ms(with_cudnn.get("median_s")),
+            "vs_cudnn": f"{with_cudnn['ours_over_cudnn']:.2f}" if "ours_over_cudnn" in with_cudnn else None,
             "torch_ms": _ms(torch.get("median_s")),
             "vs_torch": f"{torch['ours_over_torch']:.2f}" if "ours_over_torch" in torch else None,
             "gpu": f"{r['gpu_speedup']:.1f}x" if r.get("gpu_speedup") else None,
@@ -591,7 +675,10 @@ COLUMNS = [
     ("book_ms", "book ms", "book ms: the book's loops timed once on the first {book_images} image(s), "
                            "extrapolated to the batch (~)"),
     ("vs_book", "book/ours", None),
-    ("torch_ms", "torch ms", "torch ms: PyTorch on the same device (channels_last, autograd)"),
+    ("cudnn_ms", "cudnn ms", "cudnn ms: the same dispatchers with cuDNN on (kernels.cudnn; calls it served in the "
+                             "JSON)"),
+    ("vs_cudnn", "ours/cudnn", "ours/cudnn: our numba-cuda + cuBLAS kernels over cuDNN"),
+    ("torch_ms", "torch ms", "torch ms: PyTorch on the same device (channels_last, autograd, no TF32)"),
     ("vs_torch", "ours/torch", "ours/torch: medians, best of {rounds} alternating round(s); > 1: ours is slower"),
     ("gpu", "GPU/CPU", "GPU/CPU: our CPU time / our GPU time"),
     ("load", "other load", "other load: CPU time other processes used during the case"),
@@ -671,6 +758,9 @@ def run(args) -> int:
         print(column_legend(columns, rounds=rounds, book_images=args.book_images))
     if with_torch and torch_or_none() is None:
         print(f"PyTorch: not compared ({common.torch_unavailable_reason()})")
+    cudnn_report = cudnn_status() if "gpu" in measured_devices else None
+    if cudnn_report is not None:
+        print(cudnn_report["line"])
     print("First calls in this process (Numba compile or cache load), seconds: " + "; ".join(
         f"{fc['op']} {fc['device']} fwd {fc['forward']:.3f} bwd {fc['backward']:.3f}" for fc in first_calls
         if fc["shape"] == list((conv_shapes[0][0] if fc["op"] == "conv2d" else pool_shapes[0]))))
@@ -706,6 +796,7 @@ def run(args) -> int:
                          "kernel": KERNEL, "stride": STRIDE, "padding": PADDING, "pool": POOL,
                          "argv": getattr(args, "_argv", None)},
             "rooflines": rooflines,
+            "cudnn": cudnn_report,
             "skipped_devices": skipped,
             "rows": rows,
             "first_calls_in_process": first_calls,

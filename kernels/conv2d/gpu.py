@@ -1,6 +1,8 @@
-"""2-D convolution on the GPU (book section 22.2): numba-cuda im2col/col2im + cuBLAS through CuPy.
+"""2-D convolution on the GPU (book section 22.2): cuDNN where it loads, else numba-cuda im2col + cuBLAS.
 
-Our path is the CPU's algorithm in chunks of whole images (``cols`` below
+On CuPy arrays each ``*_gpu`` function first offers the case to
+:func:`kernels.cudnn.call` (NHWC, deterministic algorithms, float32 without
+TF32); when cuDNN is off, missing or declines, our path runs. Our path is the CPU's algorithm in chunks of whole images (``cols`` below
 :data:`CHUNK_BYTES`):
 
 * forward: ``cols = im2col(x)`` (numba-cuda, one thread per element of
@@ -14,7 +16,7 @@ Under Numba's CUDA simulator the functions take NumPy arrays and run our
 kernels, which is how CI checks the index arithmetic without a GPU; when
 numba-cuda cannot compile, the same steps run as CuPy array operations
 (:func:`im2col_arrays`, :func:`col2im_arrays`). float16 is computed in float32
-and rounded back.
+and rounded back. The bias gradient is always ours (a CuPy reduction).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 import backend
 
+from .. import cudnn
 from ..cuda_launch import (  # noqa: F401 (launch helpers, importable here as in camadas 0.1)
     MAX_BLOCKS,
     PREFER_NUMBA_CUDA,
@@ -156,6 +159,11 @@ def conv2d_forward_gpu(x, kernels, biases, stride=1, padding=0):
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    if xp is not np:
+        out = cudnn.call("conv2d_forward", x, kernels.astype(compute, copy=False), biases.astype(compute, copy=False),
+                         (sh, sw), (ph, pw))
+        if out is not None:
+            return out if compute == result else out.astype(result)
     k_total = kh * kw * channels
     wm = _kernel_matrix(xp, kernels, compute)
     bias = biases.astype(compute, copy=False).reshape(filters)
@@ -183,6 +191,11 @@ def conv2d_backward_input_gpu(grad_output, kernels, input_shape, stride=1, paddi
     batch, height, width, channels = (int(s) for s in input_shape)
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    if xp is not np:
+        grad_input = cudnn.call("conv2d_backward_input", g, kernels.astype(compute, copy=False),
+                                (batch, height, width, channels), (sh, sw), (ph, pw))
+        if grad_input is not None:
+            return grad_input if compute == result else grad_input.astype(result)
     k_total = kh * kw * channels
     wm_t = _kernel_matrix(xp, kernels, compute).T
     grad_input = xp.empty((batch, height, width, channels), dtype=compute)
@@ -209,6 +222,10 @@ def conv2d_backward_kernels_gpu(grad_output, x, kernel_shape, stride=1, padding=
     batch, height, width, channels = x.shape
     filters, _, kh, kw = (int(s) for s in kernel_shape)
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    if xp is not np:
+        grad = cudnn.call("conv2d_backward_kernels", g, x, (filters, channels, kh, kw), (sh, sw), (ph, pw))
+        if grad is not None:
+            return grad if compute == result else grad.astype(result)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     grad_wm = xp.zeros((k_total, filters), dtype=compute)

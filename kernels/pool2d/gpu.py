@@ -1,4 +1,4 @@
-"""2-D pooling on the GPU (book section 22.3): numba-cuda kernels on CuPy arrays.
+"""2-D pooling on the GPU (book section 22.3): numba-cuda kernels on CuPy arrays, average pooling by cuDNN.
 
 * Forward, max and average: one thread per output element ``(b, oh, ow, c)``;
   consecutive threads take consecutive channels (coalesced NHWC reads and
@@ -8,6 +8,9 @@
   windows that contain it: no atomics, deterministic, every element written
   once (no zeroing pass).
 * Global average pooling: CuPy's own reductions.
+* Average pooling is first offered to cuDNN (:func:`kernels.cudnn.call`);
+  max pooling stays ours, since its backward takes the recorded argmax
+  (first maximum, NaN wins), which cuDNN does not return.
 
 Launch helpers and the index arithmetic come from :mod:`kernels.cuda_launch`
 (shared with :mod:`kernels.conv2d.gpu`): under Numba's CUDA simulator these
@@ -24,6 +27,7 @@ import numpy as np
 
 import backend
 
+from .. import cudnn
 from ..cuda_launch import device_functions, numba_cuda, run_step, windows_view
 from ..geometry import pool_geometry
 
@@ -198,6 +202,10 @@ def avg_pool2d_forward_gpu(x, pool_size=(2, 2), stride=None):
     x = xp.ascontiguousarray(x.astype(compute, copy=False))
     batch, height, width, channels = x.shape
     (ph, pw), (sh, sw), (out_h, out_w) = pool_geometry((height, width), pool_size, stride)
+    if xp is not np:
+        out = cudnn.call("avg_pool2d_forward", x, (ph, pw), (sh, sw), (out_h, out_w))
+        if out is not None:
+            return out.astype(result, copy=False)
     out = xp.empty((batch, out_h, out_w, channels), dtype=compute)
     run_step(cuda_kernels, "avg_forward", out.size, (x, ph, pw, sh, sw, compute.type(1.0 / (ph * pw)), out),
              avg_forward_arrays)
@@ -211,6 +219,10 @@ def avg_pool2d_backward_gpu(grad_output, input_shape, pool_size=(2, 2), stride=N
     g = xp.ascontiguousarray(grad_output.astype(compute, copy=False))
     shape = tuple(int(s) for s in input_shape)
     (ph, pw), (sh, sw), _ = pool_geometry(shape[1:3], pool_size, stride)
+    if xp is not np:
+        grad_input = cudnn.call("avg_pool2d_backward", g, shape, (ph, pw), (sh, sw))
+        if grad_input is not None:
+            return grad_input.astype(result, copy=False)
     grad_input = xp.empty(shape, dtype=compute)
     run_step(cuda_kernels, "avg_backward", grad_input.size,
              (g, ph, pw, sh, sw, compute.type(1.0 / (ph * pw)), grad_input), avg_backward_arrays)

@@ -398,3 +398,34 @@ def test_one_timer_policy():
     assert auto.repeat_for(1.0) == 5 and auto.repeat_for(0.01) == 9 and auto.repeat_for(0.15) == 7
     with pytest.raises(ValueError, match="warmup: expected an int >= 1, got 0"):
         Timer(warmup=0)
+
+
+def test_kernels_report_with_synthetic_gpu_rows():
+    """The cuDNN and PyTorch columns and the GPU targets of ``bench kernels``, exercised without a GPU."""
+    from bench import kernels as kb
+    from bench.timing import add_gpu_speedups
+
+    def row(device, ours, cudnn=None, torch=None):
+        r = {"op": "conv2d", "shape": [64, 32, 32, 32], "filters": 64, "device": device, "dtype": "float32",
+             "direction": "forward+backward",
+             "ours": {"median_s": ours, "timing": {"iqr": 0.0}, "gflops": 100.0, "roofline_pct": 50.0}}
+        if torch is not None:
+            r["torch"] = {"median_s": torch, "ours_over_torch": ours / torch}
+        if cudnn is not None:
+            r["cudnn"] = {"median_s": cudnn, "ours_over_cudnn": ours / cudnn, "served": {"conv2d_forward": 1}}
+            if torch is not None:
+                r["cudnn"]["cudnn_over_torch"] = cudnn / torch
+        return r
+
+    rows = [row("cpu", 0.030, torch=0.025), row("gpu", 0.0012, cudnn=0.0010, torch=0.0009)]
+    add_gpu_speedups(rows, key=lambda r: (r["op"], tuple(r["shape"]), r["direction"]),
+                     seconds=lambda r: r["ours"]["median_s"])
+    cells = kb.table_rows(rows)
+    columns = kb.table_columns(cells)
+    headers = [h for _, h in columns]
+    assert "cudnn ms" in headers and "ours/cudnn" in headers and "GPU/CPU" in headers
+    assert "book ms" not in headers and "book ms" not in kb.column_legend(columns, rounds=3, book_images=1)
+    assert cells[1]["vs_cudnn"] == "1.20" and cells[1]["gpu"] == "25.0x"
+    targets, lines = kb.check_results(rows, ["cpu", "gpu"])
+    gpu = {t["target"]: t["met"] for t in targets["gpu"]}
+    assert gpu == {"<= 1.5x PyTorch": True, "with cuDNN <= 1.1x PyTorch": False, ">= 20x our CPU": True}
