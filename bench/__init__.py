@@ -7,6 +7,7 @@ Commands (one module each, imported only when chosen):
   book's question of section 7.6 and fills sections 7.9 and 8.7.
 * ``kernels``: convolution and pooling kernels.
 * ``training``: end-to-end training throughput.
+* ``device-check``: every GPU check in one go (``--out DIR``), for a GPU lent for minutes.
 
 :mod:`bench.common` holds the shared timers, rooflines and report helpers.
 The pytest-benchmark suite lives beside them: ``pytest bench --benchmark-only``.
