@@ -434,28 +434,29 @@ def use_cudnn(flag: bool):
         USE_CUDNN = previous
 
 
-def call(op: str, *arrays_then_args):
+def call(op: str, *args, dtype=None):
     """Run ``op`` (a key of :data:`counts`) with cuDNN, or return None for the caller to run ours.
 
-    The arguments are those of the op; its arrays must be CuPy arrays of one
-    dtype, float32 or float64 (callers cast float16 to float32 first). None is
-    returned, and nothing raised, when cuDNN is off or missing, when it has no
-    algorithm for the case (remembered, so the case goes straight to ours next
-    time), or after an unexpected cuDNN error, which is logged once and switches
-    cuDNN off for the process (:func:`disabled_reason`).
+    ``args`` are those of the op; its arrays must be CuPy arrays of one dtype,
+    float32 or float64 (callers cast float16 to float32 first). The result is
+    cast to ``dtype`` when given. None is returned, and nothing raised, for
+    NumPy arrays (the CPU, the CUDA simulator), when cuDNN is off or missing,
+    when it has no algorithm for the case (remembered, so the case goes
+    straight to ours next time), or after an unexpected cuDNN error, which is
+    logged once and switches cuDNN off for the process (:func:`disabled_reason`).
     """
-    if not USE_CUDNN or _state["disabled"] is not None:
+    arrays = [a for a in args if hasattr(a, "__cuda_array_interface__")]
+    if not arrays or not USE_CUDNN or _state["disabled"] is not None:
         return None
-    arrays = [a for a in arrays_then_args if hasattr(a, "__cuda_array_interface__")]
     case = (op, tuple(tuple(a.shape) for a in arrays), tuple(str(a.dtype) for a in arrays),
-            tuple(repr(v) for v in arrays_then_args if not hasattr(v, "__cuda_array_interface__")))
-    supported = (arrays and np.dtype(arrays[0].dtype) in _DATA_TYPES
-                 and all(a.dtype == arrays[0].dtype for a in arrays) and case not in _declined)
+            tuple(repr(v) for v in args if not hasattr(v, "__cuda_array_interface__")))
+    supported = (np.dtype(arrays[0].dtype) in _DATA_TYPES and all(a.dtype == arrays[0].dtype for a in arrays)
+                 and case not in _declined)
     if not supported or not available()[0]:
         counts[op]["ours"] += 1
         return None
     try:
-        result = _OPERATIONS[op](*arrays_then_args)
+        result = _OPERATIONS[op](*args)
     except CudnnNotSupported:
         _declined.add(case)
         counts[op]["ours"] += 1
@@ -466,4 +467,4 @@ def call(op: str, *arrays_then_args):
         counts[op]["ours"] += 1
         return None
     counts[op]["cudnn"] += 1
-    return result
+    return result if dtype is None else result.astype(dtype, copy=False)

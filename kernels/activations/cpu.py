@@ -29,7 +29,8 @@ from numba.core.extending import intrinsic, overload
 from kernels.jit import njit
 from kernels.threads import helper_pool, run_rows
 
-from .catalog import BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2
+from .catalog import (BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2,
+                      check_prelu_slopes)
 
 #: Options of every kernel: release the GIL (threads); NumPy's error model (x / 0 gives
 #: inf instead of raising, which also lets LLVM vectorise divisions); and ``contract``,
@@ -894,11 +895,7 @@ def _rrelu_mean(params):
 def prelu_alpha(alpha, x):
     """PReLU slopes as a C-contiguous 1-D array of x's dtype: shape (1,) or (C,), C = x.shape[-1]."""
     a = np.ascontiguousarray(np.asarray(alpha, dtype=x.dtype).reshape(-1))
-    channels = x.shape[-1] if x.ndim else 1
-    if a.size != 1 and a.size != channels:
-        raise ValueError(
-            f"prelu: alpha: expected 1 slope or one per channel (last axis of x, {channels}), got {a.size}"
-        )
+    check_prelu_slopes(a.size, x.shape)
     return a
 
 

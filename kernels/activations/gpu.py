@@ -20,15 +20,8 @@ import functools
 import numpy as np
 
 from . import gpu_source
-from .catalog import (  # noqa: F401 (importable here as in camadas 0.1)
-    BACKWARD_NEEDS,
-    GELU_TANH_C,
-    GELU_TANH_K,
-    INV_SQRT_2PI,
-    SELU_ALPHA,
-    SELU_SCALE,
-    SQRT2,
-)
+from .catalog import BACKWARD_NEEDS, SELU_ALPHA, SELU_SCALE, check_prelu_slopes
+from .catalog import GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SQRT2  # noqa: F401 (importable here, as in camadas 0.1)
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: Threads per block of every activation kernel (grid-stride loops).
@@ -148,11 +141,7 @@ def prelu_alpha(alpha, x):
     """PReLU slopes as a contiguous 1-D CuPy array of x's dtype, shape (1,) or (C,)."""
     cp = _cupy()
     a = cp.ascontiguousarray(cp.asarray(alpha, dtype=x.dtype).reshape(-1))
-    channels = x.shape[-1] if x.ndim else 1
-    if a.size != 1 and a.size != channels:
-        raise ValueError(
-            f"prelu: alpha: expected 1 slope or one per channel (last axis of x, {channels}), got {a.size}"
-        )
+    check_prelu_slopes(a.size, x.shape)
     return a
 
 

@@ -14,8 +14,7 @@ tune them on :mod:`kernels.conv2d.cpu`, where the kernels read them.
 
 from __future__ import annotations
 
-import backend
-
+from ..dispatch import flat_names, implementation
 from . import cpu, reference
 
 __all__ = [
@@ -27,25 +26,7 @@ __all__ = [
     "reference",
 ]
 
-
-def __getattr__(name):
-    """``kernels.conv2d.<name>`` for the names of :mod:`kernels.conv2d.cpu` (the flat module of 0.1)."""
-    if not name.startswith("__") and hasattr(cpu, name):
-        return getattr(cpu, name)
-    if name == "gpu":
-        import importlib
-
-        return importlib.import_module(f"{__name__}.gpu")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _on(x, op: str):
-    """``<op>_cpu`` of :mod:`.cpu` for NumPy arrays, ``<op>_gpu`` of :mod:`.gpu` for CuPy arrays."""
-    if backend.is_cupy_array(x):
-        from . import gpu
-
-        return getattr(gpu, f"{op}_gpu")
-    return getattr(cpu, f"{op}_cpu")
+__getattr__ = flat_names(__name__, cpu)
 
 
 def conv2d_forward(x, kernels, biases, stride=1, padding=0):
@@ -67,7 +48,7 @@ def conv2d_forward(x, kernels, biases, stride=1, padding=0):
 
         out[b, oh, ow, f] = Σ_{i, j, c} xpad[b, oh*sh + i, ow*sw + j, c] K[f, c, i, j] + bias[f]
     """
-    return _on(x, "conv2d_forward")(x, kernels, biases, stride, padding)
+    return implementation(__name__, "conv2d_forward", x)(x, kernels, biases, stride, padding)
 
 
 def conv2d_backward_input(grad_output, kernels, input_shape, stride=1, padding=0):
@@ -85,7 +66,7 @@ def conv2d_backward_input(grad_output, kernels, input_shape, stride=1, padding=0
 
         dx[b, h, w, c] = Σ_{oh*sh + i - ph = h, ow*sw + j - pw = w} Σ_f g[b, oh, ow, f] K[f, c, i, j]
     """
-    return _on(grad_output, "conv2d_backward_input")(grad_output, kernels, input_shape, stride, padding)
+    return implementation(__name__, "conv2d_backward_input", grad_output)(grad_output, kernels, input_shape, stride, padding)
 
 
 def conv2d_backward_kernels(grad_output, x, kernel_shape, stride=1, padding=0):
@@ -103,9 +84,9 @@ def conv2d_backward_kernels(grad_output, x, kernel_shape, stride=1, padding=0):
 
         dK[f, c, i, j] = Σ_{b, oh, ow} g[b, oh, ow, f] xpad[b, oh*sh + i, ow*sw + j, c]
     """
-    return _on(grad_output, "conv2d_backward_kernels")(grad_output, x, kernel_shape, stride, padding)
+    return implementation(__name__, "conv2d_backward_kernels", grad_output)(grad_output, x, kernel_shape, stride, padding)
 
 
 def conv2d_backward_bias(grad_output):
     """dE/dbias of :func:`conv2d_forward`: ``db[f] = Σ_{b, oh, ow} g[b, oh, ow, f]``, shape (F, 1)."""
-    return _on(grad_output, "conv2d_backward_bias")(grad_output)
+    return implementation(__name__, "conv2d_backward_bias", grad_output)(grad_output)

@@ -138,9 +138,13 @@ def _compute_dtype(*arrays):
     return dtype, dtype
 
 
-def _images_per_chunk(batch, out_h, out_w, k_total, itemsize):
-    per_image = max(1, out_h * out_w * k_total * itemsize)
-    return int(min(batch, max(1, CHUNK_BYTES // per_image)))
+def _image_chunks(batch, out_h, out_w, k_total, itemsize):
+    """``(rows, chunks)``: chunks ``(b0, b1, n)`` of whole images, ``n`` im2col rows each, below
+    :data:`CHUNK_BYTES` of ``cols``; ``rows`` is the largest ``n`` (the size of the buffer)."""
+    per_image = out_h * out_w
+    step = int(min(batch, max(1, CHUNK_BYTES // max(1, per_image * k_total * itemsize))))
+    chunks = [(b0, min(batch, b0 + step), (min(batch, b0 + step) - b0) * per_image) for b0 in range(0, batch, step)]
+    return step * per_image, chunks
 
 
 def _kernel_matrix(xp, kernels, dtype):
@@ -159,25 +163,21 @@ def conv2d_forward_gpu(x, kernels, biases, stride=1, padding=0):
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
-    if xp is not np:
-        out = cudnn.call("conv2d_forward", x, kernels.astype(compute, copy=False), biases.astype(compute, copy=False),
-                         (sh, sw), (ph, pw))
-        if out is not None:
-            return out if compute == result else out.astype(result)
+    done = cudnn.call("conv2d_forward", x, kernels.astype(compute, copy=False), biases.astype(compute, copy=False),
+                      (sh, sw), (ph, pw), dtype=result)
+    if done is not None:
+        return done
     k_total = kh * kw * channels
     wm = _kernel_matrix(xp, kernels, compute)
     bias = biases.astype(compute, copy=False).reshape(filters)
     out = xp.empty((batch, out_h, out_w, filters), dtype=compute)
     out2d = out.reshape(batch * out_h * out_w, filters)
-    per_image = out_h * out_w
-    step = _images_per_chunk(batch, out_h, out_w, k_total, x.itemsize)
-    cols = xp.empty((step * per_image, k_total), dtype=compute)
-    for b0 in range(0, batch, step):
-        b1 = min(batch, b0 + step)
-        n = (b1 - b0) * per_image
+    rows, chunks = _image_chunks(batch, out_h, out_w, k_total, x.itemsize)
+    cols = xp.empty((rows, k_total), dtype=compute)
+    for b0, _, n in chunks:
         run_step(cuda_kernels, "im2col", n * k_total, (x, b0, n, kh, kw, sh, sw, ph, pw, out_h, out_w, cols),
                  im2col_arrays)
-        block = out2d[b0 * per_image:b1 * per_image]
+        block = out2d[b0 * out_h * out_w:b0 * out_h * out_w + n]
         xp.matmul(cols[:n], wm, out=block)
         block += bias
     return out if compute == result else out.astype(result)
@@ -191,22 +191,18 @@ def conv2d_backward_input_gpu(grad_output, kernels, input_shape, stride=1, paddi
     batch, height, width, channels = (int(s) for s in input_shape)
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
-    if xp is not np:
-        grad_input = cudnn.call("conv2d_backward_input", g, kernels.astype(compute, copy=False),
-                                (batch, height, width, channels), (sh, sw), (ph, pw))
-        if grad_input is not None:
-            return grad_input if compute == result else grad_input.astype(result)
+    done = cudnn.call("conv2d_backward_input", g, kernels.astype(compute, copy=False),
+                      (batch, height, width, channels), (sh, sw), (ph, pw), dtype=result)
+    if done is not None:
+        return done
     k_total = kh * kw * channels
     wm_t = _kernel_matrix(xp, kernels, compute).T
     grad_input = xp.empty((batch, height, width, channels), dtype=compute)
     g2d = g.reshape(batch * out_h * out_w, filters)
-    per_image = out_h * out_w
-    step = _images_per_chunk(batch, out_h, out_w, k_total, g.itemsize)
-    gcols = xp.empty((step * per_image, k_total), dtype=compute)
-    for b0 in range(0, batch, step):
-        b1 = min(batch, b0 + step)
-        n = (b1 - b0) * per_image
-        xp.matmul(g2d[b0 * per_image:b1 * per_image], wm_t, out=gcols[:n])
+    rows, chunks = _image_chunks(batch, out_h, out_w, k_total, g.itemsize)
+    gcols = xp.empty((rows, k_total), dtype=compute)
+    for b0, b1, n in chunks:
+        xp.matmul(g2d[b0 * out_h * out_w:b0 * out_h * out_w + n], wm_t, out=gcols[:n])
         run_step(cuda_kernels, "col2im", (b1 - b0) * height * width * channels,
                  (gcols, b0, b1 - b0, kh, kw, sh, sw, ph, pw, out_h, out_w, compute.type(0), grad_input),
                  col2im_arrays)
@@ -222,22 +218,18 @@ def conv2d_backward_kernels_gpu(grad_output, x, kernel_shape, stride=1, padding=
     batch, height, width, channels = x.shape
     filters, _, kh, kw = (int(s) for s in kernel_shape)
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
-    if xp is not np:
-        grad = cudnn.call("conv2d_backward_kernels", g, x, (filters, channels, kh, kw), (sh, sw), (ph, pw))
-        if grad is not None:
-            return grad if compute == result else grad.astype(result)
+    done = cudnn.call("conv2d_backward_kernels", g, x, (filters, channels, kh, kw), (sh, sw), (ph, pw), dtype=result)
+    if done is not None:
+        return done
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     grad_wm = xp.zeros((k_total, filters), dtype=compute)
-    per_image = out_h * out_w
-    step = _images_per_chunk(batch, out_h, out_w, k_total, x.itemsize)
-    cols = xp.empty((step * per_image, k_total), dtype=compute)
-    for b0 in range(0, batch, step):
-        b1 = min(batch, b0 + step)
-        n = (b1 - b0) * per_image
+    rows, chunks = _image_chunks(batch, out_h, out_w, k_total, x.itemsize)
+    cols = xp.empty((rows, k_total), dtype=compute)
+    for b0, _, n in chunks:
         run_step(cuda_kernels, "im2col", n * k_total, (x, b0, n, kh, kw, sh, sw, ph, pw, out_h, out_w, cols),
                  im2col_arrays)
-        grad_wm += xp.matmul(cols[:n].T, g2d[b0 * per_image:b1 * per_image])
+        grad_wm += xp.matmul(cols[:n].T, g2d[b0 * out_h * out_w:b0 * out_h * out_w + n])
     grad = grad_wm.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1)
     return xp.ascontiguousarray(grad.astype(result, copy=False))
 

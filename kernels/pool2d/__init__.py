@@ -16,8 +16,7 @@ module stay readable here as ``kernels.pool2d.<name>``; tune them on
 
 from __future__ import annotations
 
-import backend
-
+from ..dispatch import flat_names, implementation
 from . import cpu, reference
 
 __all__ = [
@@ -31,25 +30,7 @@ __all__ = [
     "reference",
 ]
 
-
-def __getattr__(name):
-    """``kernels.pool2d.<name>`` for the names of :mod:`kernels.pool2d.cpu` (the flat module of 0.1)."""
-    if not name.startswith("__") and hasattr(cpu, name):
-        return getattr(cpu, name)
-    if name == "gpu":
-        import importlib
-
-        return importlib.import_module(f"{__name__}.gpu")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _on(x, op: str):
-    """``<op>_cpu`` of :mod:`.cpu` for NumPy arrays, ``<op>_gpu`` of :mod:`.gpu` for CuPy arrays."""
-    if backend.is_cupy_array(x):
-        from . import gpu
-
-        return getattr(gpu, f"{op}_gpu")
-    return getattr(cpu, f"{op}_cpu")
+__getattr__ = flat_names(__name__, cpu)
 
 
 def max_pool2d_forward(x, pool_size=(2, 2), stride=None):
@@ -68,7 +49,7 @@ def max_pool2d_forward(x, pool_size=(2, 2), stride=None):
     argmax : int32 array, shape (B, OH, OW, C)
         Window-local index ``i * pw + j`` of the first maximum (row-major; NaN wins).
     """
-    return _on(x, "max_pool2d_forward")(x, pool_size, stride)
+    return implementation(__name__, "max_pool2d_forward", x)(x, pool_size, stride)
 
 
 def max_pool2d_backward(grad_output, argmax, input_shape, pool_size=(2, 2), stride=None):
@@ -77,7 +58,7 @@ def max_pool2d_backward(grad_output, argmax, input_shape, pool_size=(2, 2), stri
     ``dx[b, h, w, c] = Σ_{windows (oh, ow) with argmax at (h, w)} g[b, oh, ow, c]``;
     returns shape ``input_shape``, dtype of ``grad_output``.
     """
-    return _on(grad_output, "max_pool2d_backward")(grad_output, argmax, input_shape, pool_size, stride)
+    return implementation(__name__, "max_pool2d_backward", grad_output)(grad_output, argmax, input_shape, pool_size, stride)
 
 
 def avg_pool2d_forward(x, pool_size=(2, 2), stride=None):
@@ -86,19 +67,19 @@ def avg_pool2d_forward(x, pool_size=(2, 2), stride=None):
     ``out[b, oh, ow, c] = 1/(ph pw) Σ_{i, j} x[b, oh*sh + i, ow*sw + j, c]``,
     shape (B, OH, OW, C), ``OH = (H - ph) // sh + 1``.
     """
-    return _on(x, "avg_pool2d_forward")(x, pool_size, stride)
+    return implementation(__name__, "avg_pool2d_forward", x)(x, pool_size, stride)
 
 
 def avg_pool2d_backward(grad_output, input_shape, pool_size=(2, 2), stride=None):
     """Average pooling backward: ``dx[b, h, w, c] = Σ_{windows ∋ (h, w)} g[b, oh, ow, c] / (ph pw)``."""
-    return _on(grad_output, "avg_pool2d_backward")(grad_output, input_shape, pool_size, stride)
+    return implementation(__name__, "avg_pool2d_backward", grad_output)(grad_output, input_shape, pool_size, stride)
 
 
 def global_avg_pool2d_forward(x):
     """Global average pooling (book section 22.3.3): (B, H, W, C) -> (B, 1, 1, C), the mean over H and W."""
-    return _on(x, "global_avg_pool2d_forward")(x)
+    return implementation(__name__, "global_avg_pool2d_forward", x)(x)
 
 
 def global_avg_pool2d_backward(grad_output, input_shape):
     """Global average pooling backward: ``dx[b, h, w, c] = g[b, 0, 0, c] / (H W)``."""
-    return _on(grad_output, "global_avg_pool2d_backward")(grad_output, input_shape)
+    return implementation(__name__, "global_avg_pool2d_backward", grad_output)(grad_output, input_shape)

@@ -202,10 +202,9 @@ def avg_pool2d_forward_gpu(x, pool_size=(2, 2), stride=None):
     x = xp.ascontiguousarray(x.astype(compute, copy=False))
     batch, height, width, channels = x.shape
     (ph, pw), (sh, sw), (out_h, out_w) = pool_geometry((height, width), pool_size, stride)
-    if xp is not np:
-        out = cudnn.call("avg_pool2d_forward", x, (ph, pw), (sh, sw), (out_h, out_w))
-        if out is not None:
-            return out.astype(result, copy=False)
+    done = cudnn.call("avg_pool2d_forward", x, (ph, pw), (sh, sw), (out_h, out_w), dtype=result)
+    if done is not None:
+        return done
     out = xp.empty((batch, out_h, out_w, channels), dtype=compute)
     run_step(cuda_kernels, "avg_forward", out.size, (x, ph, pw, sh, sw, compute.type(1.0 / (ph * pw)), out),
              avg_forward_arrays)
@@ -219,10 +218,9 @@ def avg_pool2d_backward_gpu(grad_output, input_shape, pool_size=(2, 2), stride=N
     g = xp.ascontiguousarray(grad_output.astype(compute, copy=False))
     shape = tuple(int(s) for s in input_shape)
     (ph, pw), (sh, sw), _ = pool_geometry(shape[1:3], pool_size, stride)
-    if xp is not np:
-        grad_input = cudnn.call("avg_pool2d_backward", g, shape, (ph, pw), (sh, sw))
-        if grad_input is not None:
-            return grad_input.astype(result, copy=False)
+    done = cudnn.call("avg_pool2d_backward", g, shape, (ph, pw), (sh, sw), dtype=result)
+    if done is not None:
+        return done
     grad_input = xp.empty(shape, dtype=compute)
     run_step(cuda_kernels, "avg_backward", grad_input.size,
              (g, ph, pw, sh, sw, compute.type(1.0 / (ph * pw)), grad_input), avg_backward_arrays)
