@@ -9,7 +9,9 @@ Commands (one module each, imported only when chosen):
 * ``training``: end-to-end training throughput.
 * ``device-check``: every GPU check in one go (``--out DIR``), for a GPU lent for minutes.
 
-:mod:`bench.common` holds the shared timers, rooflines and report helpers.
+Shared pieces: :mod:`bench.timing` (the one timer, synchronization, first
+calls), :mod:`bench.common` (devices, rooflines, environment, tables, JSON),
+:mod:`bench.options` (option values checked before a run).
 The pytest-benchmark suite lives beside them: ``pytest bench --benchmark-only``.
 The library never imports this package.
 """

@@ -111,19 +111,20 @@ def cudnn_check(shapes=None) -> dict:
 
     from . import kernels as kb
 
-    def ops(x, k, b, g):
+    def ops(x, k, b, g, gp):
         return {
             "conv2d_forward": lambda: conv2d.conv2d_forward(x, k, b, kb.STRIDE, kb.PADDING),
             "conv2d_backward_input": lambda: conv2d.conv2d_backward_input(g, k, x.shape, kb.STRIDE, kb.PADDING),
             "conv2d_backward_kernels": lambda: conv2d.conv2d_backward_kernels(g, x, k.shape, kb.STRIDE, kb.PADDING),
             "avg_pool2d_forward": lambda: pool2d.avg_pool2d_forward(x, kb.POOL),
-            "avg_pool2d_backward": lambda: pool2d.avg_pool2d_backward(g[:, ::2, ::2], x.shape, kb.POOL),
+            "avg_pool2d_backward": lambda: pool2d.avg_pool2d_backward(gp, x.shape, kb.POOL),
         }
 
     result = {"available": list(cudnn.available()), "version": cudnn.version(), "cases": []}
     for shape, filters in shapes or kb.CONV_SHAPES:
         host = kb._host_arrays(shape, filters, np.float32, 0)
-        args = [host[n] for n in ("x", "k", "b", "g")]
+        pooled_grad = pool2d.avg_pool2d_forward(host["x"] * 0.5, kb.POOL)  # a gradient of the pooled shape
+        args = [host[n] for n in ("x", "k", "b", "g")] + [pooled_grad]
         on_cpu = {op: fn() for op, fn in ops(*args).items()}
         on_gpu = ops(*(backend.to_device(a, "gpu") for a in args))
         for op, fn in on_gpu.items():

@@ -78,3 +78,19 @@ def test_the_parts_fit_the_budget_and_the_files_fit_the_limit():
     assert len(device_check.FILES) <= 8
     logs = {p.log for p in device_check.PARTS if p.log}
     assert logs <= set(device_check.FILES)
+
+
+def test_gpu_parts_run_with_numpy_standing_in_for_the_gpu(monkeypatch, capsys):
+    """The GPU-only parts' own code (shapes, names, bookkeeping), run on NumPy arrays: every result is the CPU's."""
+    import numpy as np
+
+    monkeypatch.setattr(backend, "to_device", lambda array, device=None: np.asarray(array))
+    smoke = device_check.gpu_smoke()
+    assert len(smoke["checks"]) == 2 * (2 * 16 + 7) and smoke["failed"] == []
+    check = device_check.cudnn_check(shapes=[((2, 8, 6, 3), 4)])
+    assert [c["op"] for c in check["cases"]] == ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_kernels",
+                                                 "avg_pool2d_forward", "avg_pool2d_backward"]
+    assert all(c["cudnn_vs_cpu"] == 0.0 and c["ours_vs_cpu"] == 0.0 and c["cudnn_served"] == 0
+               for c in check["cases"])
+    printed = capsys.readouterr().out
+    assert printed.count("GPU_SMOKE ") == 1 and printed.count("CUDNN_CHECK ") == 1
