@@ -1,4 +1,4 @@
-"""``python -m bench kernels``: convolution and pooling, forward and backward (book chapter 22, issue 3).
+"""``python -m bench kernels``: convolution and pooling, forward and backward (book chapter 22).
 
 For each case it reports the median time of ``forward``, ``backward`` (all the
 gradients: input, kernels and bias for the convolution) and
@@ -34,7 +34,7 @@ cache) is invisible to this check: on a shared machine, run it more than once. `
 measures, in fresh processes with an empty Numba cache directory, the cold
 first call (compile) and the warm first call (cache hit).
 
-Shapes (the issue's; 3x3 convolutions, stride 1, padding 1; 2x2 pools):
+Shapes (3x3 convolutions, stride 1, padding 1; 2x2 pools):
 conv (32, 28, 28, 8)->16, (64, 32, 32, 32)->64, (16, 56, 56, 64)->64; pooling
 (32, 28, 28, 16) and (64, 32, 32, 64). ``--quick`` uses small shapes (CI).
 

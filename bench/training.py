@@ -463,8 +463,8 @@ def report(result) -> str:
         format_table(rows, columns),
     ]
     for name, dev in devices.items():
-        if not dev["available"]:
-            lines.append(f"{name}: unavailable - {dev['reason']}")
+        if not dev["available"]:  # the reason is on the environment's GPU line above
+            lines.append(f"{name}: not measured (unavailable: see the {name.upper()} line above)")
     lines += [
         "",
         "ep->90%: first epoch with test accuracy >= 90 %. |g|: gradient norm of a layer for the mean loss over",
