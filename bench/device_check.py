@@ -253,7 +253,8 @@ def _run_part(part: Part, out: Path, quick: bool, device: str, timeout_s: float,
     start = time.perf_counter()
     try:
         proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s)
-        output, status = proc.stdout + proc.stderr, ("ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})")
+        output = proc.stdout + proc.stderr
+        status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
     except subprocess.TimeoutExpired as exc:
         output = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "")
                          for x in (exc.stdout, exc.stderr))

@@ -208,6 +208,8 @@ class Timer:
     bounds : (int, int)
         Fewest and most timed calls of the automatic repeat count.
 
+    Notes
+    -----
     Calling the timer, ``timer(fn, device, sync_fn=None)``, returns the summary
     of :func:`summarize_times`: CUDA events for CuPy work on the GPU,
     :func:`time.perf_counter` with ``sync_fn`` otherwise (PyTorch).

@@ -268,6 +268,7 @@ def generate() -> tuple[dict[str, str], dict[str, Path], list]:
         {"Book chapters": [{title.splitlines()[0].removeprefix("# "): page} for page, title in chapters.items()]},
         {"Examples": ["examples/index.md"] + [{f"{name}.py": f"examples/{name}.md"} for name, _ in examples]},
         {"Benchmarks": "benchmarks.md"},
+        {"Design notes": [{p.stem: f"design/{p.name}"} for p in sorted((ROOT / "docs" / "design").glob("*.md"))]},
         {"API reference": reference_nav(modules)},
     ]
     return pages, copies, nav

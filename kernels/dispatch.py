@@ -1,4 +1,4 @@
-"""The one-line dispatch of a kernel family on the array type, shared by :mod:`kernels.conv2d` and :mod:`kernels.pool2d`.
+"""The one-line dispatch of a kernel family on the array type (:mod:`kernels.conv2d`, :mod:`kernels.pool2d`).
 
 A family package holds ``cpu`` (NumPy arrays) and ``gpu`` (CuPy arrays)
 modules with the same ops, named ``<op>_cpu`` and ``<op>_gpu``;

@@ -66,7 +66,8 @@ def conv2d_backward_input(grad_output, kernels, input_shape, stride=1, padding=0
 
         dx[b, h, w, c] = Σ_{oh*sh + i - ph = h, ow*sw + j - pw = w} Σ_f g[b, oh, ow, f] K[f, c, i, j]
     """
-    return implementation(__name__, "conv2d_backward_input", grad_output)(grad_output, kernels, input_shape, stride, padding)
+    function = implementation(__name__, "conv2d_backward_input", grad_output)
+    return function(grad_output, kernels, input_shape, stride, padding)
 
 
 def conv2d_backward_kernels(grad_output, x, kernel_shape, stride=1, padding=0):
@@ -84,7 +85,8 @@ def conv2d_backward_kernels(grad_output, x, kernel_shape, stride=1, padding=0):
 
         dK[f, c, i, j] = Σ_{b, oh, ow} g[b, oh, ow, f] xpad[b, oh*sh + i, ow*sw + j, c]
     """
-    return implementation(__name__, "conv2d_backward_kernels", grad_output)(grad_output, x, kernel_shape, stride, padding)
+    function = implementation(__name__, "conv2d_backward_kernels", grad_output)
+    return function(grad_output, x, kernel_shape, stride, padding)
 
 
 def conv2d_backward_bias(grad_output):

@@ -2,8 +2,8 @@
 
 On CuPy arrays each ``*_gpu`` function first offers the case to
 :func:`kernels.cudnn.call` (NHWC, deterministic algorithms, float32 without
-TF32); when cuDNN is off, missing or declines, our path runs. Our path is the CPU's algorithm in chunks of whole images (``cols`` below
-:data:`CHUNK_BYTES`):
+TF32); when cuDNN is off, missing or declines, our path runs. Our path is
+the CPU's algorithm in chunks of whole images (``cols`` below :data:`CHUNK_BYTES`):
 
 * forward: ``cols = im2col(x)`` (numba-cuda, one thread per element of
   ``cols``, coalesced writes), ``out = cols @ Wm + bias`` (``cupy.matmul``: cuBLAS);

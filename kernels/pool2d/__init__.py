@@ -58,7 +58,8 @@ def max_pool2d_backward(grad_output, argmax, input_shape, pool_size=(2, 2), stri
     ``dx[b, h, w, c] = Σ_{windows (oh, ow) with argmax at (h, w)} g[b, oh, ow, c]``;
     returns shape ``input_shape``, dtype of ``grad_output``.
     """
-    return implementation(__name__, "max_pool2d_backward", grad_output)(grad_output, argmax, input_shape, pool_size, stride)
+    function = implementation(__name__, "max_pool2d_backward", grad_output)
+    return function(grad_output, argmax, input_shape, pool_size, stride)
 
 
 def avg_pool2d_forward(x, pool_size=(2, 2), stride=None):

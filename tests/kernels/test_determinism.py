@@ -164,7 +164,7 @@ CNN_FITS = textwrap.dedent(
 
 
 def test_cnn_fit_gives_bit_identical_weights_on_any_thread_count():
-    """Two fits with one seed give the same weights, on 1, 2 and 4 threads (the CNN of examples/digits_cnn.py, smaller)."""
+    """Two fits with one seed give the same weights on 1, 2 and 4 threads (examples/digits_cnn.py's CNN, smaller)."""
     env = dict(os.environ, NUMBA_NUM_THREADS="4")
     result = subprocess.run([sys.executable, "-c", CNN_FITS], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=600)
