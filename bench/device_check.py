@@ -216,7 +216,7 @@ def _versions() -> dict:
     """Versions of everything the GPU path uses; each probe may fail on its own."""
     import importlib.metadata as metadata
 
-    info = {"environment": environment_info()}
+    info: dict = {"environment": environment_info()}
     for package in ("cupy-cuda13x", "cupy-cuda12x", "cupy", "numba", "numba-cuda", "torch", "cuda-python",
                     "nvidia-cudnn-cu13", "nvidia-cudnn-cu12"):
         try:

@@ -655,7 +655,7 @@ def table_rows(rows) -> list:
             "ours_ms": _ms(ours["median_s"]),
             "iqr": f"{100 * ours['timing']['iqr'] / ours['median_s']:.0f}%",
             "rate": rate, "roof": f"{ours['roofline_pct']:.0f}%",
-            "book_ms": ("~" + _ms(book["median_s"])) if book else None,
+            "book_ms": f"~{_ms(book['median_s'])}" if book else None,
             "vs_book": f"{book['speedup']:.0f}x" if book else None,
             "cudnn_ms": _ms(with_cudnn.get("median_s")),
             "vs_cudnn": f"{with_cudnn['ours_over_cudnn']:.2f}" if "ours_over_cudnn" in with_cudnn else None,

@@ -402,7 +402,7 @@ def avg_pool2d_backward(grad_output, input_shape, pool, stride):
     return grad_input
 
 
-_OPERATIONS = {
+_OPERATIONS: dict = {
     "conv2d_forward": conv2d_forward,
     "conv2d_backward_input": conv2d_backward_input,
     "conv2d_backward_kernels": conv2d_backward_kernels,
@@ -412,7 +412,7 @@ _OPERATIONS = {
 
 
 # --------------------------------------------------------------------------- the entry point
-_state = {"disabled": None}
+_state: dict = {"disabled": None}
 _declined: set = set()
 #: op -> {"cudnn": calls served, "ours": calls cuDNN declined}; read by the device check.
 counts = {op: {"cudnn": 0, "ours": 0} for op in _OPERATIONS}
