@@ -30,14 +30,23 @@ from .device import (
     set_device,
     use_device,
 )
-from .dtypes import check_float_array, get_default_dtype, set_default_dtype
+from .dtypes import (
+    SUPPORTED_DTYPES,
+    check_dtype,
+    check_float_array,
+    get_default_dtype,
+    set_default_dtype,
+    use_dtype,
+)
 from .random import generator_for, rng
 
 __all__ = [
     "CPU",
     "ENV_VAR",
+    "SUPPORTED_DTYPES",
     "Device",
     "DeviceUnavailableError",
+    "check_dtype",
     "check_float_array",
     "device_of",
     "generator_for",
@@ -56,4 +65,5 @@ __all__ = [
     "to_numpy",
     "unavailable_reason",
     "use_device",
+    "use_dtype",
 ]

@@ -29,6 +29,34 @@ def _describe(value) -> str:
 
 
 # -- arrays -------------------------------------------------------------------------------------------------
+#: The float dtypes camadas computes in (parameters, layer inputs, checkpoints); float16 is refused.
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOAT16_REASON = (" (float16 is not supported: its range and precision make normalization statistics, "
+                   "exponentials and cross-entropies wrong; compute in float32)")
+
+
+def _unsupported(dtype) -> str:
+    return _FLOAT16_REASON if dtype == np.float16 else ""
+
+
+def check_dtype(dtype, name: str = "dtype", where: str = "") -> np.dtype:
+    """Return ``np.dtype(dtype)`` after checking it is float32 or float64 (float16 refused, with the reason).
+
+    Raises
+    ------
+    TypeError
+        Not a dtype, or a dtype other than float32/float64.
+    """
+    prefix = _prefix(name, where)
+    try:
+        new = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{prefix}: expected float32 or float64, got {_describe(dtype)}") from exc
+    if new not in SUPPORTED_DTYPES:
+        raise TypeError(f"{prefix}: expected float32 or float64, got {new}{_unsupported(new)}")
+    return new
+
+
 def check_float_array(x, name: str = "input_data", where: str = ""):
     """Raise TypeError unless ``x`` is a floating-point NumPy/CuPy array; return it unchanged.
 
@@ -51,12 +79,16 @@ def check_float_array(x, name: str = "input_data", where: str = ""):
 
 
 def check_input(x, ndim=None, name: str = "input_data", layer: str = ""):
-    """Check that ``x`` is a float NumPy/CuPy array with ``ndim`` dimensions; return it.
+    """Check that ``x`` is a float32/float64 NumPy/CuPy array with ``ndim`` dimensions; return it.
 
     ``ndim`` may be an int or a tuple of allowed ints; messages are prefixed
-    ``"<layer>: <name>:"``.
+    ``"<layer>: <name>:"``. float16 (and other float widths) are refused with
+    a TypeError saying why and how to convert (:data:`SUPPORTED_DTYPES`).
     """
     check_float_array(x, name, where=layer)
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{_prefix(name, layer)}: expected a float32 or float64 array, got dtype {x.dtype}"
+                        f"{_unsupported(x.dtype)}; convert with {name}.astype(np.float32)")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:

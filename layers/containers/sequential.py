@@ -27,7 +27,7 @@ import numbers
 import numpy as np
 
 import backend
-from backend.checks import check_positive_int
+from backend.checks import check_dtype, check_positive_int
 
 from .. import training
 from ..base import BIAS_NAMES, Layer, param_owners, sublayers, walk  # noqa: F401 (BIAS_NAMES re-exported)
@@ -212,16 +212,15 @@ class Sequential(Layer):
         return self
 
     def astype(self, dtype):
-        """Cast every layer's params and buffers to the float ``dtype``; returns self.
+        """Cast every layer's params and buffers to ``dtype`` (float32 or float64); returns self.
 
         Raises
         ------
         TypeError
-            ``dtype`` is not a floating-point dtype (nothing is changed).
+            ``dtype`` is not float32 or float64 (float16 is refused, see
+            :mod:`backend.dtypes`); nothing is changed.
         """
-        if np.dtype(dtype).kind != "f":
-            raise TypeError(f"Sequential.astype: dtype: expected a float dtype (float32, float64), "
-                            f"got {np.dtype(dtype)}")
+        dtype = check_dtype(dtype, where="Sequential.astype")
         for layer in self._movable("astype"):
             layer.astype(dtype)
         return self

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
 import backend
 from backend.checks import check_input, check_rate
 
@@ -44,9 +42,8 @@ class Dropout(Layer):
 
     Notes
     -----
-    The mask is drawn in the input's dtype (float32 stays float32; float16 is
-    drawn in float32 and cast), never as a bool/int array that would promote
-    the output to float64.
+    The mask is drawn in the input's dtype (float32 stays float32), never as a
+    bool/int array that would promote the output to float64.
     """
 
     def __init__(self, rate, seed=None):
@@ -87,8 +84,7 @@ class Dropout(Layer):
             self._identity = True
             return x
         xp = backend.get_array_module(x)
-        draw_dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
-        uniform = self._generator(xp).random(x.shape, dtype=draw_dtype)  # U[0, 1)
+        uniform = self._generator(xp).random(x.shape, dtype=x.dtype)  # U[0, 1)
         keep = uniform >= self.rate                                      # P(keep) = 1 - rate
         scale = 1.0 / (1.0 - self.rate)
         self.mask = keep.astype(x.dtype) * x.dtype.type(scale)
