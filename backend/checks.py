@@ -99,6 +99,63 @@ def check_input(x, ndim=None, name: str = "input_data", layer: str = ""):
     return x
 
 
+#: Elements per chunk of a whole-array scan (:func:`chunks`): temporaries of 1 MiB of bools at most.
+CHUNK_ELEMENTS = 1 << 20
+
+
+def chunks(a, elements: int = CHUNK_ELEMENTS):
+    """Yield ``(start, a[start:stop])`` along axis 0, each chunk about ``elements`` elements (one sample at least).
+
+    Scans of a whole data set (finiteness, target values) go chunk by chunk so
+    their temporaries stay small whatever the data's size (memory-mapped
+    arrays are read one chunk at a time).
+    """
+    if a.ndim == 0:
+        yield 0, a.reshape(1)
+        return
+    per_sample = 1
+    for d in a.shape[1:]:
+        per_sample *= int(d)
+    rows = max(1, elements // max(1, per_sample))
+    for start in range(0, len(a), rows):
+        yield start, a[start:start + rows]
+
+
+def first_violation(a, is_bad):
+    """Position and value of the first entry of ``a`` where ``is_bad`` holds, scanning in :func:`chunks`.
+
+    Parameters
+    ----------
+    a : NumPy or CuPy array, shape (samples, ...)
+    is_bad : callable ``(chunk, xp) -> bool array``
+        Of the chunk's shape (a test per element) or of its leading axes
+        (``chunk.shape[:k]``, a test per sample or per row).
+
+    Returns
+    -------
+    (tuple of int, value) or None
+        The index of the first offending entry (row-major order, in ``a``'s
+        coordinates) and ``a[index]`` as a Python scalar or list; None when
+        every entry passes.
+    """
+    from .arrays import get_array_module
+
+    xp = get_array_module(a)
+    for start, chunk in chunks(a):
+        bad = is_bad(chunk, xp)
+        if bool(bad.any()):
+            local = np.unravel_index(int(xp.argmax(bad.reshape(-1))), bad.shape)
+            value = chunk[local].tolist()
+            index = (int(local[0]) + start,) + tuple(int(i) for i in local[1:]) if a.ndim else ()
+            return index, value
+    return None
+
+
+def format_index(name: str, index) -> str:
+    """``"y[500]"`` or ``"y[3, 1]"`` (``name`` alone for a 0-D array)."""
+    return f"{name}[{', '.join(str(i) for i in index)}]" if index else name
+
+
 # -- integers -----------------------------------------------------------------------------------------------
 def check_positive_int(value, name: str, minimum: int = 1, where: str = "") -> int:
     """Return ``value`` as int after checking it is an integer >= ``minimum`` (bools refused)."""
