@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 import backend
-from backend.checks import check_dtype
+from backend.checks import check_bool, check_dtype
 
 from .saving.registry import register_library_class
 
@@ -84,8 +84,11 @@ class Layer:
 
     # -- modes --------------------------------------------------------------
     def train(self, mode: bool = True):
-        """Set training mode (``mode=False`` is :meth:`eval`) on this layer and every sublayer; returns self."""
-        self.training = bool(mode)
+        """Set training mode (``mode=False`` is :meth:`eval`) on this layer and every sublayer; returns self.
+
+        ``mode`` must be a bool (``"no"`` is refused, not read as True).
+        """
+        self.training = check_bool(mode, "mode", f"{type(self).__name__}.train")
         for child in self.sublayers():
             set_mode(child, mode)
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import backend
-from backend.checks import check_input, check_positive_int
+from backend.checks import check_bool, check_input, check_positive_int
 
 from ..base import Layer
 from ..initializers import filled, make_param
@@ -42,7 +42,7 @@ class Dense(Layer):
         self.W = make_param(weight_init, (self.input_size, self.output_size), self.input_size, self.output_size,
                             seed)
         self.params = [self.W]
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_bool(use_bias, "use_bias", "Dense")
         if self.use_bias:
             self.b = filled((self.output_size,), 0.0)
             self.params.append(self.b)
