@@ -239,8 +239,8 @@ class KLDivergence(Loss):
     """Kullback-Leibler divergence KL(d ‖ p) (slides 003).
 
     ℓ_n = Σ_k d_{n,k} (log d_{n,k} - log p_{n,k}),   E = (1/N) Σ_n ℓ_n;
-    dℓ/dp = -d / p.  Both d and p are clipped to [1e-7, 1] inside the logarithms,
-    so terms with d = 0 contribute 0.
+    dℓ/dp = -d / p.  p is clipped to [1e-7, 1] inside the logarithm; d log d is
+    exact for d > 0 and 0 at d = 0 (its limit), so terms with d = 0 contribute 0.
 
     Shapes: y_pred (probabilities), y_true (a target distribution):
     (batch, ..., classes) of the same shape; the class axis is last. A target
@@ -255,7 +255,7 @@ class KLDivergence(Loss):
         self._check_values(y_true, in_unit_interval, "target probabilities in [0, 1]", name)
 
     def _values(self, y_pred, y_true, xp):
-        log_d = xp.log(_clip_probabilities(y_true, xp, high=False))
+        log_d = xp.log(xp.where(y_true > 0, y_true, 1))  # d log d -> 0 at d = 0; exact for tiny d
         log_p = xp.log(_clip_probabilities(y_pred, xp, high=False))
         return (y_true * (log_d - log_p)).sum(axis=-1)
 
