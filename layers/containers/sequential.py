@@ -96,6 +96,9 @@ class Sequential(Layer):
 
     def add(self, layer):
         """Append a layer; returns self."""
+        if isinstance(layer, type):
+            raise TypeError(f"layers[{len(self.layers)}]: expected a Layer instance, got the class {layer.__name__} "
+                            f"(call it: {layer.__name__}(...))")
         if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))):
             raise TypeError(
                 f"layers[{len(self.layers)}]: expected a Layer (an object with forward and backward), "

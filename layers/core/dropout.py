@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
-
 import backend
-from backend.checks import check_input, check_rate
+from backend.checks import check_input, check_rate, check_seed
 
 from ..base import Layer
 
@@ -49,9 +47,7 @@ class Dropout(Layer):
     def __init__(self, rate, seed=None):
         super().__init__()
         self.rate = check_rate(rate, "rate")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"Dropout: seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_seed(seed, "Dropout")
         self._rng = None
         self._rng_xp = None
         self.mask = None
@@ -64,7 +60,7 @@ class Dropout(Layer):
         ``check_gradients(layer, x, reset=lambda l: l.reset_rng(0))``.
         """
         if seed is not None:
-            self.seed = int(seed)
+            self.seed = check_seed(seed, "Dropout")
         self._rng = None
         self._rng_xp = None
         return self

@@ -11,11 +11,9 @@ non-zero gradient.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from backend.checks import check_bool, first_violation, format_index
+from backend.checks import check_bool, check_positive, first_violation, format_index
 
 from .base import Loss, in_unit_interval, log_softmax, probability_epsilon, stable_sigmoid
 
@@ -288,11 +286,7 @@ class MulticlassHinge(Loss):
 
     def __init__(self, margin: float = 1.0, reduction: str = "mean"):
         super().__init__(reduction)
-        if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
-            raise TypeError(f"MulticlassHinge: margin: expected a positive number, got {type(margin).__name__}")
-        if not margin > 0:
-            raise ValueError(f"MulticlassHinge: margin: expected a positive number, got {margin}")
-        self.margin = float(margin)
+        self.margin = check_positive(margin, "margin", "MulticlassHinge")
 
     def check_targets(self, y_true, y_pred_shape, name="y_true"):
         """Same shape as the predictions, one-hot rows (0s and a single 1)."""

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import backend
-from backend.checks import check_bool, check_nonnegative, check_positive_int, check_positive_or_none
+from backend.checks import check_bool, check_nonnegative, check_positive_int, check_positive_or_none, check_seed
 
 from ..base import restore_modes, set_mode, walk, weight_mask
 from . import metrics as metrics_module
@@ -130,6 +130,7 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
     shuffle, track_gradients = check_bool(shuffle, "shuffle"), check_bool(track_gradients, "track_gradients")
+    seed = check_seed(seed)
     options = {"clipnorm": check_positive_or_none(clipnorm, "clipnorm"),
                "clipvalue": check_positive_or_none(clipvalue, "clipvalue"),
                "l1": check_nonnegative(l1, "l1"), "l2": check_nonnegative(l2, "l2")}

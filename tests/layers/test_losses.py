@@ -304,7 +304,7 @@ def test_constructor_and_protocol_errors():
         MeanSquaredError(reduction="avg")
     with pytest.raises(ValueError, match="reduction"):
         MeanAbsoluteError(reduction="book")
-    with pytest.raises(ValueError, match="delta: expected a positive number, got -1"):
+    with pytest.raises(ValueError, match="Huber: delta: expected a number > 0, got -1"):
         Huber(delta=-1)
     with pytest.raises(ValueError, match="margin"):
         MulticlassHinge(margin=0)
