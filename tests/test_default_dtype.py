@@ -123,3 +123,23 @@ def test_fit_converts_float16_data_to_the_model_dtype():
     model = layers.Sequential([layers.Dense(3, 1, seed=0), layers.Sigmoid()])
     history = model.fit(X, y, loss="bce", epochs=2, verbose=0)
     assert np.isfinite(history["loss"]).all() and model.params[0].dtype == np.float32
+
+
+def test_the_issues_float16_examples_are_refused_and_right_in_float32():
+    """Issue 13, section 5: in float16 these were wrong (all zeros, inf, 0, a wrong sign); now float16 is
+    refused and float32, the default, gives PyTorch's values."""
+    row = np.array([[300.0, -300.0, 0.0]])
+    expected = np.array([[1.2247449, -1.2247449, 0.0]])
+    for layer, x in ((layers.LayerNormalization(3), row), (layers.BatchNormalization(1), row.T)):
+        with pytest.raises(TypeError, match="float16"):
+            layer.forward(x.astype(np.float16))
+        out = layer.forward(x.astype(np.float32))
+        np.testing.assert_allclose(out.reshape(1, 3), expected, rtol=1e-6, atol=1e-6)
+    bce = losses.BinaryCrossEntropy()
+    assert np.isfinite(bce(np.ones((1, 1), np.float32), np.zeros((1, 1))))
+    sigmoid = layers.Sigmoid()
+    assert sigmoid.forward(np.array([-12.0], np.float32))[0] > 0
+    mish = layers.Mish()
+    mish.forward(np.array([-12.0], np.float32))
+    grad = mish.backward(np.ones(1, np.float32))[0][0]
+    assert grad < 0 and grad == pytest.approx(-12 * np.exp(-12.0) + np.exp(-12.0), rel=1e-3)  # d/dx x e^x, x -> -inf

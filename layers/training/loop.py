@@ -391,7 +391,7 @@ def _step(optimizer, params, grads, mask):
 
 
 def _dry_run(model, loss, X, y, dev, dtype, xname, yname, target_name="y"):
-    """Forward one sample in evaluation mode and compute its loss, then check every target of ``y`` once.
+    """Forward one sample in evaluation mode, check every target of ``y`` once, and compute one sample's loss.
 
     Bad data fails here, before anything changes, naming the argument.
     """
@@ -400,12 +400,12 @@ def _dry_run(model, loss, X, y, dev, dtype, xname, yname, target_name="y"):
             out = model.forward(take_batch(X, slice(0, 1), dev, dtype, cast_integers=True))
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{xname}: does not fit the model: {exc}") from exc
+        check_targets(loss, y, out.shape, target_name)
         try:
             loss.forward(out, take_batch(y, slice(0, 1), dev, dtype, cast_integers=False))
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{yname}: does not fit the model's output {tuple(out.shape)[1:]} "
                             f"and the loss {type(loss).__name__}: {exc}") from exc
-    check_targets(loss, y, out.shape, target_name)
 
 
 # -- evaluation ---------------------------------------------------------------------------------------------

@@ -186,3 +186,10 @@ def test_bool_flags_refuse_non_bools(make):
                                         r"False, got"):
         make()
 
+
+
+def test_a_bad_first_label_is_reported_by_the_whole_array_check():
+    X, y = _data()
+    y[0] = 3
+    with pytest.raises(ValueError, match=r"^SparseCategoricalCrossEntropy: y: label 3 is out of range.*at y\[0\]$"):
+        _model().fit(X, y, loss=SparseCategoricalCrossEntropy(from_logits=True), verbose=0)
