@@ -10,6 +10,8 @@ what was expected and what was received, and the fix when there is one::
 Each ``check_*`` returns the checked value, converted (``int``, ``float``,
 pair of ints), so callers write ``self.rate = check_rate(rate, "rate")``.
 ``where`` (optional everywhere) prefixes the message with ``"<where>: "``.
+Whole data sets are scanned in :func:`chunks` (:func:`first_violation`), so a
+check never holds a temporary the size of the data.
 """
 
 from __future__ import annotations
