@@ -98,7 +98,6 @@ def close(what: str, ours, theirs, dtype, config: str = "", rtol=None) -> None:
 
 def _layer_check(d, dtype, build, x, torch_forward, config, training=False, rtol=None):
     """Forward and backward of ``build()`` on a drawn layout of ``x`` against ``torch_forward(xt, params)``."""
-    torch = _torch()
     with backend.use_dtype(dtype):
         layer = build()
     layer.train(training)
