@@ -32,15 +32,24 @@ from .device import (
     set_device,
     use_device,
 )
-from .dtypes import check_float_array, get_default_dtype, set_default_dtype
+from .dtypes import (
+    SUPPORTED_DTYPES,
+    check_dtype,
+    check_float_array,
+    get_default_dtype,
+    set_default_dtype,
+    use_dtype,
+)
 from .host import cpu_description, limit_threads, thread_pools
 from .random import generator_for, rng
 
 __all__ = [
     "CPU",
     "ENV_VAR",
+    "SUPPORTED_DTYPES",
     "Device",
     "DeviceUnavailableError",
+    "check_dtype",
     "check_float_array",
     "cpu_description",
     "device_of",
@@ -62,4 +71,5 @@ __all__ = [
     "to_numpy",
     "unavailable_reason",
     "use_device",
+    "use_dtype",
 ]

@@ -94,6 +94,9 @@ class Sequential(Container):
 
     def add(self, layer):
         """Append a layer; returns self."""
+        if isinstance(layer, type):
+            raise TypeError(f"layers[{len(self.layers)}]: expected a Layer instance, got the class {layer.__name__} "
+                            f"(call it: {layer.__name__}(...))")
         self.layers.append(check_layer(layer, f"layers[{len(self.layers)}]"))
         return self
 

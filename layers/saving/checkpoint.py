@@ -39,6 +39,7 @@ import zipfile
 import numpy as np
 
 import backend
+from backend.checks import SUPPORTED_DTYPES
 
 from ..base import Layer
 from ..initializers import INITIALIZERS, deferred_allocation, initializer_name
@@ -294,8 +295,9 @@ def _check_arrays(path: str, model, headers: dict):
     pairs = [(f"param.{k}", p) for k, p in enumerate(params)] + [(f"buffer.{k}", b) for k, b in buffers.items()]
     for entry, placeholder in pairs:
         shape, dtype = headers[entry]
-        if dtype.kind != "f":
-            raise CheckpointError(f"{where}: {entry}: expected a float array, the file holds dtype {dtype}")
+        if dtype not in SUPPORTED_DTYPES:
+            raise CheckpointError(f"{where}: {entry}: expected a float array (float32 or float64), the file holds "
+                                  f"dtype {dtype}")
         if shape != tuple(placeholder.shape):
             raise CheckpointError(f"{where}: {entry}: expected shape {tuple(placeholder.shape)}, the file holds "
                                   f"{shape}")
