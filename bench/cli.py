@@ -25,6 +25,7 @@ COMMANDS = {
     ),
     "kernels": ("bench.kernels", "convolution and pooling kernels vs the book's loops and rooflines"),
     "training": ("bench.training", "end-to-end training throughput of small networks"),
+    "attention": ("bench.attention", "multi-head attention and a Transformer block vs PyTorch (book ch. 26)"),
 }
 
 PROG = "camadas-bench"
