@@ -15,7 +15,8 @@ Cases (the issue's shapes; ``--quick`` shrinks them for CI):
 Every time is the median of ``--repeat`` calls after warm-up; ours and
 PyTorch run in ``--rounds`` alternating blocks in one process and the block
 with the lowest median is kept (robust to other processes' bursts on a shared
-machine). ``ratio`` is ours / PyTorch (the issue's target: at most 1.5 on the CPU).
+machine), each after a short pause so that the previous library's spinning
+worker threads are asleep. ``ratio`` is ours / PyTorch (the issue's target: at most 1.5 on the CPU).
 
 Example
 -------
@@ -27,6 +28,7 @@ Example
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 
@@ -49,6 +51,9 @@ from .common import (
 SHAPE = (32, 128, 128, 4)
 QUICK_SHAPE = (4, 16, 32, 4)
 TARGET_RATIO = 1.5
+#: Seconds of pause before each timed block: OpenBLAS's, Numba's and PyTorch's OpenMP workers spin for a while
+#: after their last task, and on a 2-core machine they would take the cores from the next library's threads.
+PAUSE_S = 0.2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,14 +118,11 @@ def softmax_case(shape, dtype, seed, device, torch):
     return {"ours": ours, "reference": book, "torch": theirs, "bytes": 5 * host.nbytes, "scores_bytes": host.nbytes}
 
 
-def attention_case(shape, dtype, seed, device, torch):
-    """MultiHeadAttention forward + backward beside nn.MultiheadAttention."""
-    from layers import MultiHeadAttention
-
-    B, T, E, H = shape
+def _layer_pair(shape, dtype, seed, device, torch, build_ours, build_theirs, call_theirs):
+    """``{"ours", "torch"}`` callables: forward + backward of our layer and of PyTorch's module on one input."""
     x_host, g_host, x, g = _inputs(shape, dtype, seed, device)
     with backend.use_device(device):
-        layer = MultiHeadAttention(E, H, seed=seed).astype(dtype)
+        layer = build_ours().astype(dtype)
 
     def ours():
         layer.forward(x)
@@ -129,44 +131,39 @@ def attention_case(shape, dtype, seed, device, torch):
     theirs = None
     dev = _torch_device(torch, device) if torch is not None else None
     if dev is not None:
-        tdtype = getattr(torch, np.dtype(dtype).name)
-        module = torch.nn.MultiheadAttention(E, H, batch_first=True, device=dev, dtype=tdtype)
+        module = build_theirs(dev, getattr(torch, np.dtype(dtype).name))
         tx = torch.tensor(x_host, device=dev, requires_grad=True)
         tg = torch.tensor(g_host, device=dev)
 
         def theirs():
-            out, _ = module(tx, tx, tx, need_weights=False)
-            out.backward(tg)
+            call_theirs(module, tx).backward(tg)
 
     return {"ours": ours, "torch": theirs}
+
+
+def attention_case(shape, dtype, seed, device, torch):
+    """MultiHeadAttention forward + backward beside nn.MultiheadAttention (``need_weights=False``)."""
+    from layers import MultiHeadAttention
+
+    _, _, E, H = shape
+    return _layer_pair(shape, dtype, seed, device, torch, lambda: MultiHeadAttention(E, H, seed=seed),
+                       lambda dev, tdtype: torch.nn.MultiheadAttention(E, H, batch_first=True, device=dev,
+                                                                       dtype=tdtype),
+                       lambda module, tx: module(tx, tx, tx, need_weights=False)[0])
 
 
 def block_case(shape, dtype, seed, device, torch):
     """TransformerEncoderBlock (pre-norm, GELU, MLP 4E) beside nn.TransformerEncoderLayer."""
     from layers import TransformerEncoderBlock
 
-    B, T, E, H = shape
-    x_host, g_host, x, g = _inputs(shape, dtype, seed, device)
-    with backend.use_device(device):
-        block = TransformerEncoderBlock(E, H, mlp_ratio=4, dropout=0.0, norm_first=True, seed=seed).astype(dtype)
-
-    def ours():
-        block.forward(x)
-        block.backward(g)
-
-    theirs = None
-    dev = _torch_device(torch, device) if torch is not None else None
-    if dev is not None:
-        tdtype = getattr(torch, np.dtype(dtype).name)
-        module = torch.nn.TransformerEncoderLayer(E, H, dim_feedforward=4 * E, dropout=0.0, activation="gelu",
-                                                  batch_first=True, norm_first=True, device=dev, dtype=tdtype)
-        tx = torch.tensor(x_host, device=dev, requires_grad=True)
-        tg = torch.tensor(g_host, device=dev)
-
-        def theirs():
-            module(tx).backward(tg)
-
-    return {"ours": ours, "torch": theirs}
+    _, _, E, H = shape
+    return _layer_pair(
+        shape, dtype, seed, device, torch,
+        lambda: TransformerEncoderBlock(E, H, mlp_ratio=4, dropout=0.0, norm_first=True, seed=seed),
+        lambda dev, tdtype: torch.nn.TransformerEncoderLayer(E, H, dim_feedforward=4 * E, dropout=0.0,
+                                                             activation="gelu", batch_first=True, norm_first=True,
+                                                             device=dev, dtype=tdtype),
+        lambda module, tx: module(tx))
 
 
 CASES = {"softmax": softmax_case, "attention": attention_case, "encoder block": block_case}
@@ -177,6 +174,7 @@ def measure(name, case, device, args, torch) -> dict:
     results = {key: [] for key in ("ours", "torch", "reference") if case.get(key) is not None}
     for _ in range(args.rounds):
         for key, runs in results.items():
+            time.sleep(PAUSE_S)  # the previous library's worker threads stop spinning before this block
             if key == "torch" and device == "gpu":  # PyTorch's own queue: synchronize it before each reading
                 runs.append(time_function(case[key], repeat=args.repeat, warmup=args.warmup,
                                           sync=torch.cuda.synchronize))

@@ -8,7 +8,7 @@ import backend
 from backend.checks import check_positive, check_positive_int, check_rate, check_seed
 from layers import (Dense, Dropout, Embedding, LayerNormalization, LearnedPositionalEmbedding, Sequential,
                     TransformerEncoderBlock)
-from layers.attention.multi_head import derived_seed
+from layers.attention.multi_head import check_heads, derived_seed
 from layers.base import walk
 from layers.training.loop import evaluation_mode
 
@@ -44,11 +44,8 @@ def gpt(vocab_size, context_length, dim=128, depth=4, num_heads=4, mlp_ratio=4, 
     """
     vocab_size = check_positive_int(vocab_size, "vocab_size", where="gpt")
     context_length = check_positive_int(context_length, "context_length", where="gpt")
-    dim = check_positive_int(dim, "dim", where="gpt")
     depth = check_positive_int(depth, "depth", where="gpt")
-    num_heads = check_positive_int(num_heads, "num_heads", where="gpt")
-    if dim % num_heads:
-        raise ValueError(f"gpt: dim: expected a multiple of num_heads={num_heads}, got {dim}")
+    dim, num_heads = check_heads(dim, num_heads, "gpt", name="dim")
     dropout = check_rate(dropout, "dropout", where="gpt")
     seed = check_seed(seed, where="gpt")
     return Sequential(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from backend.checks import check_choice, check_pair, check_positive_int, check_rate, check_seed
 from layers import (ClassToken, Dense, Dropout, LayerNormalization, LearnedPositionalEmbedding, PatchEmbedding,
                     Sequential, TokenPooling, TransformerEncoderBlock)
-from layers.attention.multi_head import derived_seed
+from layers.attention.multi_head import check_heads, derived_seed
 from layers.attention.patches import check_patch_grid
 
 
@@ -61,11 +61,8 @@ def vit(input_shape, num_classes, patch_size=4, dim=64, depth=4, num_heads=4, ml
     num_classes = check_positive_int(num_classes, "num_classes", where="vit")
     patch = check_pair(patch_size, "patch_size", where="vit")
     rows, cols = check_patch_grid((H, W), patch, where="vit")
-    dim = check_positive_int(dim, "dim", where="vit")
     depth = check_positive_int(depth, "depth", where="vit")
-    num_heads = check_positive_int(num_heads, "num_heads", where="vit")
-    if dim % num_heads:
-        raise ValueError(f"vit: dim: expected a multiple of num_heads={num_heads}, got {dim}")
+    dim, num_heads = check_heads(dim, num_heads, "vit", name="dim")
     dropout = check_rate(dropout, "dropout", where="vit")
     pool = check_choice(pool, "pool", ("cls", "mean"), where="vit")
     seed = check_seed(seed, where="vit")

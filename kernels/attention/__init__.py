@@ -110,6 +110,14 @@ def _check_out(out, like, where: str):
                          f"got shape {tuple(out.shape)} and dtype {out.dtype}")
 
 
+def _finish(result, out):
+    """``result``, or ``out`` filled with it."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
 def softmax_forward(scores, scale=1.0, mask=None, causal=False, out=None, where: str = "attention"):
     """``P = softmax(scale * scores + mask)`` over the last axis (optionally causal), on the scores' device.
 
@@ -141,11 +149,8 @@ def softmax_forward(scores, scale=1.0, mask=None, causal=False, out=None, where:
     arrays = [scores] + ([] if mask4 is None else [mask4]) + ([] if out is None else [out])
     impl = implementation(*arrays)
     if impl is reference:
-        result = reference.softmax_forward(scores.reshape(shape4), scale, mask4, causal).reshape(scores.shape)
-        if out is None:
-            return result
-        out[...] = result
-        return out
+        return _finish(reference.softmax_forward(scores.reshape(shape4), scale, mask4, causal).reshape(scores.shape),
+                       out)
     xp = backend.get_array_module(scores)
     target = xp.empty_like(scores) if out is None else out
     impl.softmax_forward(scores.reshape(shape4), float(scale), mask4, causal, target.reshape(shape4))
@@ -181,11 +186,7 @@ def softmax_backward(grad_output, probs, scale=1.0, causal=False, out=None, wher
         _check_out(out, probs, where)
     impl = implementation(grad_output, probs, *([] if out is None else [out]))
     if impl is reference:
-        result = reference.softmax_backward(grad_output, probs, scale)
-        if out is None:
-            return result
-        out[...] = result
-        return out
+        return _finish(reference.softmax_backward(grad_output, probs, scale), out)
     xp = backend.get_array_module(probs)
     target = xp.empty_like(probs) if out is None else out
     shape4 = _as_4d(probs.shape)

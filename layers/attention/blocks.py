@@ -61,6 +61,13 @@ def _check_block_args(where, dim, num_heads, mlp_ratio, dropout, norm_first, eps
             check_seed(seed, where=where))
 
 
+def _attention_parts(dim, num_heads, dropout, causal, epsilon, seed, offset):
+    """``(LayerNormalization, MultiHeadAttention, Dropout)`` of one attention branch (seeds ``seed + offset``, ``+ 3``)."""
+    return (LayerNormalization(dim, epsilon=epsilon),
+            MultiHeadAttention(dim, num_heads, dropout=dropout, causal=causal, seed=derived_seed(seed, offset)),
+            Dropout(dropout, seed=derived_seed(seed, offset + 3)))
+
+
 class _AttentionBranch:
     """``x + Dropout(MHA(LN(x), ...))`` (pre-norm) or ``LN(x + Dropout(MHA(x, ...)))`` (post-norm), over child layers."""
 
@@ -146,9 +153,7 @@ class TransformerEncoderBlock(Container):
         dim, num_heads, hidden, dropout, norm_first, epsilon, seed = _check_block_args(
             "TransformerEncoderBlock", dim, num_heads, mlp_ratio, dropout, norm_first, epsilon, seed)
         self.dim, self.norm_first = dim, norm_first
-        self.norm1 = LayerNormalization(dim, epsilon=epsilon)
-        self.attention = MultiHeadAttention(dim, num_heads, dropout=dropout, causal=causal, seed=seed)
-        self.dropout1 = Dropout(dropout, seed=derived_seed(seed, 3))
+        self.norm1, self.attention, self.dropout1 = _attention_parts(dim, num_heads, dropout, causal, epsilon, seed, 0)
         self.feed_forward = feed_forward(dim, hidden, activation, dropout, norm_first, epsilon, seed)
         self._branch = _AttentionBranch(self, self.norm1, self.attention, self.dropout1, norm_first)
 
@@ -206,12 +211,10 @@ class TransformerDecoderBlock(Container):
         dim, num_heads, hidden, dropout, norm_first, epsilon, seed = _check_block_args(
             "TransformerDecoderBlock", dim, num_heads, mlp_ratio, dropout, norm_first, epsilon, seed)
         self.dim, self.norm_first = dim, norm_first
-        self.norm1 = LayerNormalization(dim, epsilon=epsilon)
-        self.self_attention = MultiHeadAttention(dim, num_heads, dropout=dropout, causal=causal, seed=seed)
-        self.dropout1 = Dropout(dropout, seed=derived_seed(seed, 3))
-        self.norm2 = LayerNormalization(dim, epsilon=epsilon)
-        self.cross_attention = MultiHeadAttention(dim, num_heads, dropout=dropout, seed=derived_seed(seed, 4))
-        self.dropout2 = Dropout(dropout, seed=derived_seed(seed, 7))
+        self.norm1, self.self_attention, self.dropout1 = _attention_parts(dim, num_heads, dropout, causal, epsilon,
+                                                                          seed, 0)
+        self.norm2, self.cross_attention, self.dropout2 = _attention_parts(dim, num_heads, dropout, False, epsilon,
+                                                                           seed, 4)
         self.feed_forward = feed_forward(dim, hidden, activation, dropout, norm_first, epsilon, seed)
         self._self_branch = _AttentionBranch(self, self.norm1, self.self_attention, self.dropout1, norm_first)
         self._cross_branch = _AttentionBranch(self, self.norm2, self.cross_attention, self.dropout2, norm_first)

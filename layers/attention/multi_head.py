@@ -23,6 +23,16 @@ def derived_seed(seed, offset: int):
     return None if seed is None else seed + offset
 
 
+def check_heads(embed_dim, num_heads, where, name="embed_dim"):
+    """``(embed_dim, num_heads)`` as ints after checking that the heads split the features evenly."""
+    embed_dim = check_positive_int(embed_dim, name, where=where)
+    num_heads = check_positive_int(num_heads, "num_heads", where=where)
+    if embed_dim % num_heads:
+        raise ValueError(f"{where}: {name}: expected a multiple of num_heads={num_heads} (each head gets "
+                         f"{name} / num_heads features), got {embed_dim}")
+    return embed_dim, num_heads
+
+
 class MultiHeadAttention(Layer):
     """``MHA(Q, K, V) = Concat(head_1, ..., head_H) W_O + b_O``, ``head_h = Attention(Q W_Q^h, K W_K^h, V W_V^h)``.
 
@@ -73,11 +83,7 @@ class MultiHeadAttention(Layer):
                  seed=None):
         super().__init__()
         where = "MultiHeadAttention"
-        self.embed_dim = check_positive_int(embed_dim, "embed_dim", where=where)
-        self.num_heads = check_positive_int(num_heads, "num_heads", where=where)
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"{where}: embed_dim: expected a multiple of num_heads={self.num_heads} (each head gets "
-                             f"embed_dim / num_heads features), got {self.embed_dim}")
+        self.embed_dim, self.num_heads = check_heads(embed_dim, num_heads, where)
         self.head_dim = self.embed_dim // self.num_heads
         self.dropout = check_rate(dropout, "dropout", where=where)
         self.causal = check_bool(causal, "causal", where=where)
