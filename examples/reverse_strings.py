@@ -26,7 +26,7 @@ import numpy as np
 import backend
 from _common import Stopwatch, make_parser, pyplot, save_figure, select_device
 
-EPOCHS = 12
+EPOCHS = 5
 TARGET = 0.95
 START = 10  # the decoder's first input; digits are 0-9
 

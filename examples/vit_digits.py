@@ -2,9 +2,12 @@
 
 The 1,797 8x8 digits (``load_digits``, no download) are split 75/25,
 stratified, ``random_state=0`` (the split of ``digits_cnn.py``). Each image is
-cut into 2x2 patches (16 tokens of 4 pixels), projected to ``dim`` features,
-given a class token and learned positions, and read by pre-norm Transformer
-encoder blocks (:func:`models.vit`); the class token's output is classified.
+cut into 2x2 patches (16 tokens of 4 pixels), projected to 64 features, given
+learned positions, and read by four pre-norm Transformer encoder blocks
+(:func:`models.vit`); the mean of the tokens is classified. In our runs
+these settings (mean pooling, no dropout, batch 32, peak rate 1e-3) reached
+the target; a class token with dropout 0.1, batch 64 and rate 2e-3 stalled
+near 85%.
 Training: softmax cross-entropy on the logits, Adam with a linear warm-up
 then cosine decay of the learning rate, set by hand each epoch
 (:func:`learning_rate_at`; a library schedule can replace it), and random
@@ -27,7 +30,7 @@ import numpy as np
 import backend
 from _common import Stopwatch, make_parser, pyplot, save_figure, select_device, stratified_split
 
-EPOCHS = 60
+EPOCHS = 100
 TARGET = 0.97
 
 
@@ -60,7 +63,7 @@ def learning_rate_at(epoch, epochs, peak, warmup=5):
     return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
 
 
-def build_model(seed, dim=64, depth=4, num_heads=4, patch_size=2, dropout=0.1, pool="cls", mlp_ratio=2):
+def build_model(seed, dim=64, depth=4, num_heads=4, patch_size=2, dropout=0.0, pool="mean", mlp_ratio=2):
     """The ViT of the module docstring (:func:`models.vit`)."""
     from models import vit
 
@@ -68,7 +71,7 @@ def build_model(seed, dim=64, depth=4, num_heads=4, patch_size=2, dropout=0.1, p
                 dropout=dropout, pool=pool, seed=seed)
 
 
-def train(data, epochs, seed, batch_size=64, peak_lr=2e-3, model_kwargs=None, verbose=True, augment=True) -> dict:
+def train(data, epochs, seed, batch_size=32, peak_lr=1e-3, model_kwargs=None, verbose=True, augment=True) -> dict:
     """Train on the current device; returns accuracy, loss curve and times per epoch."""
     from layers.losses import SparseCategoricalCrossEntropy
     from optimizers import Adam
@@ -100,8 +103,8 @@ def train(data, epochs, seed, batch_size=64, peak_lr=2e-3, model_kwargs=None, ve
 def main(argv=None) -> dict:
     """Train the ViT; returns ``{"test_accuracy", "epoch_s_median", ..., "figures"}``."""
     parser = make_parser(__doc__.splitlines()[0], epochs=EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default: 64)")
-    parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate (default: 2e-3)")
+    parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default: 32)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     args = parser.parse_args(argv)
     dev = select_device(args.device)
     epochs = args.epochs or (2 if args.quick else EPOCHS)

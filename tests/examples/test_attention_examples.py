@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +14,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _examples_on_path():
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(EXAMPLES))
 
 
 def load(name):

@@ -259,3 +259,14 @@ def test_blocks_train_and_eval_reach_every_dropout():
     assert not block.attention.training
     trained = copy.deepcopy(block).train()
     assert not np.allclose(trained.forward(x), first)
+
+
+def test_dense_applies_to_every_token(float64, device):
+    dense = layers.Dense(4, 3, seed=0)
+    x = _normal((2, 5, 4))
+    out = dense.forward(x)
+    assert out.shape == (2, 5, 3) and dense.output_shape((2, 5, 4)) == (2, 5, 3)
+    np.testing.assert_allclose(backend.to_numpy(out[1, 2]), backend.to_numpy(dense.forward(x[1, 2][None])[0]))
+    _assert_ok(check_gradients(dense, x))
+    with pytest.raises(ValueError, match=r"Dense: input_data: expected 4 features .*got shape \(2, 5, 3\)"):
+        dense.forward(_normal((2, 5, 3)))

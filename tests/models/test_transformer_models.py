@@ -43,8 +43,8 @@ def test_vit_gradients(float64):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"patch_size": 3}, r"vit: patch_size: expected a divisor of the image size \(height, width\) = \(8, 8\), "
-                        r"got \(3, 3\)"),
+    ({"patch_size": 3}, (r"vit: patch_size: expected a divisor of the image size \(height, width\) = \(8, 8\), "
+                         r"got \(3, 3\)")),
     ({"dim": 10, "num_heads": 4}, r"vit: dim: expected a multiple of num_heads=4 .*got 10"),
     ({"pool": "max"}, r"vit: pool: expected one of 'cls', 'mean', got 'max'"),
 ])
