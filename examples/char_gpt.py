@@ -30,7 +30,7 @@ import backend
 from _common import make_parser, pyplot, save_figure, select_device
 
 CORPUS = Path(__file__).resolve().parent / "data" / "shakespeare_excerpt.txt"
-STEPS = 600
+STEPS = 1500
 
 
 def load_corpus(path=CORPUS, limit=None):
@@ -50,7 +50,7 @@ def windows(ids, starts, context):
     return chunk[:, :-1], chunk[:, 1:]
 
 
-def learning_rate_at(step, steps, peak, warmup=50):
+def learning_rate_at(step, steps, peak, warmup=100):
     """Linear warm-up to ``peak`` over ``warmup`` steps, then cosine decay to ``peak / 10``."""
     if step < warmup:
         return peak * (step + 1) / warmup

@@ -196,4 +196,7 @@ class MultiHeadAttention(Layer):
         return grad_input, grads
 
     def output_shape(self, input_shape):
+        """``input_shape``: the shape of ``x``, or the shapes of the tuple's arrays -> the query's shape."""
+        if input_shape and isinstance(input_shape[0], (tuple, list)):
+            return tuple(input_shape[0])
         return tuple(input_shape)

@@ -141,6 +141,10 @@ class ScaledDotProductAttention(Layer):
         return (grad_query, grad_key, grad_value), None
 
     def output_shape(self, input_shape):
+        """``input_shape``: one shape (self-attention) or ``(query, key, value)`` shapes -> ``query[:-1] + (d_v,)``."""
+        if input_shape and isinstance(input_shape[0], (tuple, list)):
+            query, _, value = input_shape
+            return (*tuple(query)[:-1], value[-1])
         return tuple(input_shape)
 
 

@@ -270,3 +270,10 @@ def test_dense_applies_to_every_token(float64, device):
     _assert_ok(check_gradients(dense, x))
     with pytest.raises(ValueError, match=r"Dense: input_data: expected 4 features .*got shape \(2, 5, 3\)"):
         dense.forward(_normal((2, 5, 3)))
+
+
+def test_output_shapes_of_multi_input_layers():
+    assert ScaledDotProductAttention().output_shape(((2, 3, 4), (2, 5, 4), (2, 5, 7))) == (2, 3, 7)
+    assert MultiHeadAttention(4, 2).output_shape(((2, 3, 4), (2, 5, 4))) == (2, 3, 4)
+    assert TransformerDecoderBlock(4, 2).output_shape(((2, 3, 4), (2, 5, 4))) == (2, 3, 4)
+    assert TransformerEncoderBlock(4, 2).output_shape((2, 3, 4)) == (2, 3, 4)
