@@ -72,7 +72,9 @@ class MultiHeadAttention(Layer):
     when ``use_bias=False``). ``W_in`` columns ``[:E]``, ``[E:2E]``, ``[2E:]`` are
     W_Q, W_K, W_V (PyTorch's ``in_proj_weight`` transposed).
 
-    ``forward(input_data, mask=None)``: ``mask`` is boolean (True = attend) or
+    ``forward(input_data, mask=None)``: ``mask`` is boolean (True = attend, as
+    ``scaled_dot_product_attention``; the opposite of ``nn.MultiheadAttention``'s
+    boolean ``attn_mask`` and ``key_padding_mask``, where True means ignore) or
     additive float, of shape ``(Tk,)``, ``(Tq, Tk)``, ``(B, Tq, Tk)`` (one mask per
     sample, for every head), ``(B, 1, 1, Tk)`` (key padding) or ``(B, H, Tq, Tk)``.
     A query with every key masked outputs ``b_out`` (its attention is 0) and
