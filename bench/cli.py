@@ -27,6 +27,7 @@ COMMANDS = {
     "training": ("bench.training", "end-to-end training throughput of small networks"),
     "device-check": ("bench.device_check", "every GPU check at once (tests, cuDNN, benchmarks, digits CNN) into one "
                                            "folder; the CPU half where no GPU answers"),
+    "attention": ("bench.attention", "multi-head attention and a Transformer block vs PyTorch (book ch. 26)"),
 }
 
 PROG = "camadas-bench"

@@ -10,6 +10,7 @@ subpackage          contents
 ``convolution``     Convolution2D, pooling
 ``normalization``   BatchNormalization, LayerNormalization
 ``containers``      Sequential, Residual, Add, Concatenate, Multiply, Identity
+``attention``       attention, Transformer blocks, positional encodings, ViT patches (ch. 26)
 ``losses``          the losses and ``get_loss``
 ``training``        fit / evaluate / predict, History, callbacks, metrics, diagnostics
 ``saving``          checkpoints and the registry of public layer names
@@ -30,6 +31,9 @@ from backend.moved import alias_modules, package_getattr
 from . import initializers, testing
 from .activations import (ELU, GELU, SELU, HardSigmoid, HardTanh, LeakyReLU, Mish, NoisyReLU, PReLU, ReLU, RReLU,
                           Sigmoid, SiLU, Softmax, Softplus, Softsign, Swish, Tanh, get_activation)
+from .attention import (ClassToken, LearnedPositionalEmbedding, MultiHeadAttention, PatchEmbedding,
+                        ScaledDotProductAttention, SinusoidalPositionalEncoding, TokenPooling, TransformerDecoderBlock,
+                        TransformerEncoderBlock)
 from .base import Layer
 from .containers import Add, Concatenate, Container, Identity, Multiply, Residual, Sequential
 from .convolution import AveragePooling2D, Convolution2D, GlobalAveragePooling2D, MaxPooling2D

@@ -16,6 +16,7 @@ name                  distribution
 ``"lecun_uniform"``   U(-a, a), a = sqrt(3 / fan_in)
 ``"book"``            0.01 * N(0, 1)              (the book's code blocks)
 ``"normal"``          N(0, 1)                     (embeddings)
+``"small_normal"``    N(0, 0.02²)                 (GPT-2 / ViT embeddings, section 26)
 ``"zeros"``           0
 ====================  ==============================================
 
@@ -87,6 +88,11 @@ def normal(shape, fan_in, fan_out, rng, dtype=np.float32):
     return _normal(rng, shape, 1.0, dtype)
 
 
+def small_normal(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """N(0, 0.02²): the token, position and class-token embeddings of GPT-2 and ViT (section 26.5)."""
+    return _normal(rng, shape, 0.02, dtype)
+
+
 def zeros(shape, fan_in, fan_out, rng, dtype=np.float32):
     """All zeros (biases)."""
     return (rng.standard_normal(shape) * 0).astype(dtype, copy=False)
@@ -103,6 +109,7 @@ INITIALIZERS = {
     "lecun_uniform": lecun_uniform,
     "book": book,
     "normal": normal,
+    "small_normal": small_normal,
     "zeros": zeros,
 }
 

@@ -67,7 +67,7 @@ def _numeric_gradient(scalar_fn, array, eps):
     return grad
 
 
-def check_gradients(layer, x, *, eps: float = 1e-6, seed: int = 0, reset=None) -> GradientReport:
+def check_gradients(layer, x, *, eps: float = 1e-6, seed: int = 0, reset=None, forward_kwargs=None) -> GradientReport:
     """Check ``layer.backward`` (input and parameter gradients) against central differences.
 
     Parameters
@@ -75,9 +75,13 @@ def check_gradients(layer, x, *, eps: float = 1e-6, seed: int = 0, reset=None) -
     layer : Layer
         Any object with ``forward``, ``backward`` and ``params``. It is deep-copied
         and cast to float64; the original is not modified.
-    x : array, shape (batch, ...)
-        Input, NumPy or CuPy; cast to float64. Sample it away from kinks
-        (ReLU at 0) and ties (max pooling) for a meaningful check.
+    x : array, shape (batch, ...), or a tuple of arrays
+        Input, NumPy or CuPy; float inputs are cast to float64. Sample it away
+        from kinks (ReLU at 0) and ties (max pooling) for a meaningful check.
+        A tuple is a multi-input layer's ``input_data`` (attention's
+        ``(query, key, value)``): ``backward`` must return a tuple of gradients,
+        reported as ``"input[i]"``. Integer inputs (ids) are passed unchanged
+        and not differentiated.
     eps : float
         Finite-difference step.
     seed : int
@@ -85,36 +89,55 @@ def check_gradients(layer, x, *, eps: float = 1e-6, seed: int = 0, reset=None) -
     reset : callable(layer) or None
         Called before every forward pass; use it to re-seed stochastic layers
         (Dropout, RReLU, NoisyReLU) so every evaluation sees the same noise.
+    forward_kwargs : dict, optional
+        Extra keyword arguments of ``forward`` (an attention ``mask``).
 
     Returns
     -------
     GradientReport
-        ``errors["input"]`` and ``errors["params[i]"]`` for each parameter.
+        ``errors["input"]`` (``"input[i]"`` per array of a tuple) and ``errors["params[i]"]``
+        for each parameter.
     """
     layer = copy.deepcopy(layer)
     if hasattr(layer, "astype"):
         layer.astype(np.float64)
     else:
         layer.params = [p.astype(np.float64) for p in layer.params]
-    xp = backend.get_array_module(x)
-    x = xp.array(x, dtype=np.float64, copy=True)
+    inputs = list(x) if isinstance(x, (tuple, list)) else [x]
+    xp = backend.get_array_module(*inputs)
+    inputs = [xp.array(a, dtype=np.float64, copy=True) if a.dtype.kind == "f" else a for a in inputs]
+    data = tuple(inputs) if isinstance(x, (tuple, list)) else inputs[0]
+    kwargs = dict(forward_kwargs or {})
 
     def run_forward(inp):
         if reset is not None:
             reset(layer)
-        return layer.forward(inp)
+        return layer.forward(inp, **kwargs)
 
-    out = run_forward(x)
+    out = run_forward(data)
     projection = xp.asarray(np.random.default_rng(seed).standard_normal(tuple(out.shape)))
 
     def scalar():
-        return float(xp.sum(run_forward(x) * projection))
+        return float(xp.sum(run_forward(data) * projection))
 
-    run_forward(x)
+    run_forward(data)
     grad_input, param_grads = layer.backward(projection)
 
     report = GradientReport()
-    report.errors["input"] = _relative_error(grad_input, _numeric_gradient(scalar, x, eps))
+    if grad_input is None:  # integer inputs only (ids): nothing to differentiate
+        grads = [None] * len(inputs)
+    else:
+        grads = list(grad_input) if isinstance(x, (tuple, list)) else [grad_input]
+    if len(grads) != len(inputs):
+        raise AssertionError(f"{type(layer).__name__}.backward returned {len(grads)} input gradients for "
+                             f"{len(inputs)} inputs")
+    for i, (a, g) in enumerate(zip(inputs, grads)):
+        if a.dtype.kind != "f":
+            continue  # integer ids are not differentiable
+        name = f"input[{i}]" if isinstance(x, (tuple, list)) else "input"
+        if g is None:
+            raise AssertionError(f"{type(layer).__name__}.backward returned no gradient for the float {name}")
+        report.errors[name] = _relative_error(g, _numeric_gradient(scalar, a, eps))
     params = list(getattr(layer, "params", []))
     if params and param_grads is None:
         raise AssertionError(f"{type(layer).__name__}.backward returned param_grads=None but the layer has params")

@@ -27,12 +27,16 @@ class Dense(Layer):
 
     Shapes
     ------
-    input (batch, input_size) -> output (batch, output_size);
+    input (batch, input_size) -> output (batch, output_size); more leading axes are
+    allowed, (batch, ..., input_size) -> (batch, ..., output_size) (every token of a
+    sequence, as in a Transformer, section 26.4);
     ``params = [W (input_size, output_size), b (output_size,)]``.
 
     Backward (eqs. 6.5-6.7, 6.12)::
 
         dE/dx = dE/dy W^T,   dE/dW = x^T dE/dy,   dE/db = Σ_batch dE/dy
+
+    with the leading axes flattened into one batch axis for ``dE/dW`` and ``dE/db``.
     """
 
     def __init__(self, input_size, output_size, weight_init="xavier_uniform", use_bias=True, seed=None):
@@ -50,31 +54,33 @@ class Dense(Layer):
         self.input = None
 
     def forward(self, input_data):
-        check_input(input_data, ndim=2, layer="Dense")
-        if input_data.shape[1] != self.input_size:
+        check_input(input_data, layer="Dense")
+        if input_data.ndim < 2 or input_data.shape[-1] != self.input_size:
             raise ValueError(
-                f"Dense: input_data: expected {self.input_size} features (shape (batch, {self.input_size})), "
-                f"got shape {tuple(input_data.shape)}"
+                f"Dense: input_data: expected {self.input_size} features (shape (batch, {self.input_size}) or "
+                f"(batch, ..., {self.input_size})), got shape {tuple(input_data.shape)}"
             )
         backend.get_array_module(input_data, self.W)  # mixed-device TypeError
         self.input = input_data
-        out = input_data @ self.W
+        # One matrix product over every leading position (a (B, T, F) input is B*T rows).
+        out = input_data.reshape(-1, self.input_size) @ self.W
         if self.use_bias:
             out += self.b
-        return out
+        return out.reshape(*input_data.shape[:-1], self.output_size)
 
     def backward(self, grad_output):
         if self.input is None:
             raise RuntimeError("Dense.backward called before forward")
-        expected = (self.input.shape[0], self.output_size)
+        expected = (*tuple(self.input.shape)[:-1], self.output_size)
         if tuple(getattr(grad_output, "shape", ())) != expected:
             raise ValueError(f"Dense: grad_output: expected shape {expected} (the last forward's output), "
                              f"got {tuple(getattr(grad_output, 'shape', ()))}")
-        grad_input = grad_output @ self.W.T
-        grads = [self.input.T @ grad_output]
+        g = grad_output.reshape(-1, self.output_size)
+        grad_input = (g @ self.W.T).reshape(self.input.shape)
+        grads = [self.input.reshape(-1, self.input_size).T @ g]
         if self.use_bias:
-            grads.append(grad_output.sum(axis=0))
+            grads.append(g.sum(axis=0))
         return grad_input, grads
 
     def output_shape(self, input_shape):
-        return (input_shape[0], self.output_size)
+        return (*tuple(input_shape)[:-1], self.output_size)

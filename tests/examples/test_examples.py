@@ -23,15 +23,6 @@ SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith(
 pytest.importorskip("matplotlib")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _examples_on_path():
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(EXAMPLES))
-
-
 def load(name: str):
     """Import ``examples/<name>.py`` under a private module name."""
     spec = importlib.util.spec_from_file_location(f"camadas_example_{name}", EXAMPLES / f"{name}.py")

@@ -55,7 +55,13 @@ def test_every_public_layer_and_loss_is_covered():
                         "Multiply": "a block: gradient-checked in tests/layers/test_containers.py",
                         "Residual": "a block: gradient-checked in tests/layers/test_containers.py",
                         "Identity": "y = x",
-                        "Embedding": "integer ids: against torch.nn.Embedding in tests/layers/test_embedding.py"}
+                        "Embedding": "integer ids: against torch.nn.Embedding in tests/layers/test_embedding.py",
+                        **{name: "against PyTorch in tests/layers/test_attention_layers.py" for name in (
+                            "ScaledDotProductAttention", "MultiHeadAttention", "TransformerEncoderBlock",
+                            "TransformerDecoderBlock")},
+                        **{name: "gradient-checked in tests/layers/test_attention_layers.py" for name in (
+                            "ClassToken", "TokenPooling", "PatchEmbedding", "SinusoidalPositionalEncoding",
+                            "LearnedPositionalEmbedding")}}
     from layers.activations import ACTIVATION_NAMES
 
     for name in ACTIVATION_NAMES:
