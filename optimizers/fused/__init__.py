@@ -74,6 +74,6 @@ def _run(kernel, param, grad, states, coefficients, flag) -> None:
     args = (param, grad, *states, flag, *[scalar(c) for c in coefficients])
     n = param.size
     if n >= PARALLEL_MIN_ELEMENTS:
-        run_rows(kernel, n, n, *args)
+        run_rows(kernel, n, n, *args, min_elements=PARALLEL_MIN_ELEMENTS)
     else:
         kernel(*args, 0, n)
