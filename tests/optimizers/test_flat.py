@@ -8,8 +8,26 @@ import pytest
 
 import backend
 import optimizers
-from layers import BatchNormalization, Dense, Embedding, Flatten, LayerNormalization, ReLU, Sequential
-from optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nadam, Nesterov, RMSProp, flatten_parameters
+from layers import (
+    BatchNormalization,
+    Dense,
+    Embedding,
+    Flatten,
+    LayerNormalization,
+    ReLU,
+    Sequential,
+)
+from optimizers import (
+    SGD,
+    AdaGrad,
+    Adam,
+    AdamW,
+    Momentum,
+    Nadam,
+    Nesterov,
+    RMSProp,
+    flatten_parameters,
+)
 from optimizers import fused as fused_module
 
 MAKERS = [lambda: SGD(0.05), lambda: Momentum(0.05), lambda: Nesterov(0.05), lambda: AdaGrad(0.05),

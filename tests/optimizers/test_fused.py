@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 import backend
-from optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nadam, Nesterov, RMSProp, reference
+from optimizers import (
+    SGD,
+    AdaGrad,
+    Adam,
+    AdamW,
+    Momentum,
+    Nadam,
+    Nesterov,
+    RMSProp,
+    reference,
+)
 from optimizers.fused import cpu
 
 SHAPES = [(6, 5), (5,), (3, 2, 2)]
