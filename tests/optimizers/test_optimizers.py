@@ -22,8 +22,8 @@ from optimizers import (
     RMSProp,
     get_optimizer,
     minimize,
-    regularization,
 )
+from optimizers import regularization
 
 # Three steps of gradients for two parameters, W (2, 3) and b (3,).
 RNG = np.random.default_rng(0)
