@@ -25,6 +25,7 @@ COMMANDS = {
     ),
     "kernels": ("bench.kernels", "convolution and pooling kernels vs the book's loops and rooflines"),
     "training": ("bench.training", "end-to-end training throughput of small networks"),
+    "optimizers": ("bench.optimizers", "fused optimizers vs the 0.1 formulas and PyTorch: Adam step, MLP step"),
 }
 
 PROG = "camadas-bench"

@@ -194,6 +194,34 @@ class Optimizer:
         params, grads = _check_lists(params, grads, name)
         weight_mask = _check_mask(weight_mask, len(params), name)
         stepped = [i for i, g in enumerate(grads) if g is not None]
+        per_array = self._kernel is None or type(self)._update is not Optimizer._update
+        plan, key = None, None
+        if not per_array:
+            decayed = self._decay_flags(params, weight_mask)
+            key = (tuple(stepped), None if decayed is None else tuple(decayed))
+            if self._plan is not None and self._plan.matches(params, key):
+                plan = self._plan            # the same arrays as last step: their state fits them
+        if plan is None:
+            self._check_state_shapes(params, stepped, name)
+        t = self.iterations + 1
+        lr = self._scheduled_rate(self.iterations) if self.schedule is not None else self._learning_rate
+        if self.l1 or self.l2 or self.clipnorm is not None or self.clipvalue is not None:
+            grads = process_gradients(params, grads, l1=self.l1, l2=self.l2, clipnorm=self.clipnorm,
+                                      clipvalue=self.clipvalue, weight_mask=weight_mask)
+        # -- every check passed: from here on, the step changes things --------------------------------
+        if per_array:
+            self.iterations, self.last_learning_rate = t, lr
+            bad = self._step_arrays(params, grads, stepped)
+        else:
+            if plan is None:
+                runs = plan_runs(params, stepped, list(key[1] or [False] * len(params)), self.state, self._slots)
+                plan = self._plan = Plan(params, key, runs)
+            self.iterations, self.last_learning_rate = t, lr
+            bad = self._step_fused(plan, grads, lr, t)
+        if bad:
+            self._report_nonfinite(params, bad)
+
+    def _check_state_shapes(self, params, stepped, name) -> None:
         for i in stepped:
             shape = self.state.get(i, {}).get("shape")
             if shape is not None and shape != tuple(params[i].shape):
@@ -201,20 +229,6 @@ class Optimizer:
                     f"{name}.step: params[{i}]: the optimizer's state was created for shape {shape}, got shape "
                     f"{tuple(params[i].shape)}; call optimizer.reset() before training a different model"
                 )
-        t = self.iterations + 1
-        lr = self._scheduled_rate(self.iterations) if self.schedule is not None else self._learning_rate
-        grads = process_gradients(params, grads, l1=self.l1, l2=self.l2, clipnorm=self.clipnorm,
-                                  clipvalue=self.clipvalue, weight_mask=weight_mask)
-        # -- every check passed: from here on, the step changes things --------------------------------
-        if self._kernel is None or type(self)._update is not Optimizer._update:  # a per-array rule
-            self.iterations, self.last_learning_rate = t, lr
-            bad = self._step_arrays(params, grads, stepped)
-        else:
-            plan = self._runs(params, stepped, weight_mask)
-            self.iterations, self.last_learning_rate = t, lr
-            bad = self._step_fused(plan, grads, lr, t)
-        if bad:
-            self._report_nonfinite(params, bad)
 
     def _step_arrays(self, params, grads, stepped) -> list:
         bad = []
@@ -228,23 +242,17 @@ class Optimizer:
                 bad.append(i)
         return bad
 
-    def _runs(self, params, stepped, weight_mask) -> Plan:
-        """The :class:`~optimizers.runs.Plan` of these parameters, reused while the same arrays come back."""
-        decayed = self._decay_flags(params, weight_mask)
-        key = (tuple(stepped), None if decayed is None else tuple(decayed))
-        if self._plan is None or not self._plan.matches(params, key):
-            runs = plan_runs(params, stepped, decayed or [False] * len(params), self.state, self._slots)
-            self._plan = Plan(params, key, runs)
-        return self._plan
-
     def _step_fused(self, plan, grads, lr, t) -> list:
-        coefficients = {}
+        scalars = {}
         plan.clear_flags()
+        kernel = self._kernel
         for run in plan.runs:
-            if run.decayed not in coefficients:
-                coefficients[run.decayed] = self._coefficients(lr, t, run.decayed)
-            fused.update(self._kernel, run.param, run.gradient(grads), run.states, coefficients[run.decayed],
-                         run.flag)
+            param = run.param
+            key = (run.decayed, param.dtype, type(param))
+            values = scalars.get(key)
+            if values is None:
+                values = scalars[key] = fused.scalars(self._coefficients(lr, t, run.decayed), param)
+            fused.update(kernel, param, run.gradient(grads), run.states, values, run.flag)
         return [] if self.on_nonfinite == "ignore" else plan.flagged()
 
     def _report_nonfinite(self, params, candidates) -> None:
@@ -289,27 +297,28 @@ class Optimizer:
 def _check_lists(params, grads, name):
     """``params`` and ``grads`` as lists after checking each entry (nothing is changed here)."""
     for arg, value in (("params", params), ("grads", grads)):
-        if _is_array(value) or isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        if type(value) is not list and (_is_array(value) or isinstance(value, (str, bytes))
+                                        or not hasattr(value, "__iter__")):
+            shape = f" of shape {tuple(value.shape)}" if _is_array(value) else ""
             raise TypeError(f"{name}.step: {arg}: expected a list of arrays (e.g. [W, b] or model.params), got "
-                            f"{type(value).__name__}{' of shape ' + str(tuple(value.shape)) if _is_array(value) else ''}"
-                            f"; wrap a single array in a list: step([x], [g])")
+                            f"{type(value).__name__}{shape}; wrap a single array in a list: step([x], [g])")
     params, grads = list(params), list(grads)
     if len(params) != len(grads):
         raise ValueError(f"{name}.step: expected one gradient per parameter, got {len(params)} params "
                          f"and {len(grads)} grads")
     for i, (p, g) in enumerate(zip(params, grads)):
-        if not _is_array(p) or p.dtype.kind != "f":
+        if type(p) is not np.ndarray and not _is_array(p) or p.dtype.kind != "f":
             what = f"dtype {p.dtype}" if _is_array(p) else type(p).__name__
             raise TypeError(f"{name}.step: params[{i}]: expected a float NumPy/CuPy array, got {what}")
         if g is None:
             continue
-        if not _is_array(g):
-            raise TypeError(f"{name}.step: grads[{i}]: expected an array or None, got {type(g).__name__}")
-        if tuple(g.shape) != tuple(p.shape):
+        if type(g) is not type(p):
+            if not _is_array(g):
+                raise TypeError(f"{name}.step: grads[{i}]: expected an array or None, got {type(g).__name__}")
+            backend.get_array_module(p, g)  # mixed-device TypeError
+        if g.shape != p.shape:
             raise ValueError(f"{name}.step: grads[{i}]: expected the shape of params[{i}] {tuple(p.shape)}, "
                              f"got shape {tuple(g.shape)}")
-        if type(g) is not type(p):
-            backend.get_array_module(p, g)  # mixed-device TypeError
     return params, grads
 
 

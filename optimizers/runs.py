@@ -213,14 +213,14 @@ class Plan:
 
     def clear_flags(self) -> None:
         for flags, _ in self.flags:
-            flags[...] = 0
+            flags.fill(0)
 
     def flagged(self) -> list:
-        """Positions of the parameters whose run stored a non-finite value in this step."""
+        """Positions of the parameters whose run stored a non-finite value in this step (one read per device)."""
         out = []
         for flags, members in self.flags:
-            values = backend.to_numpy(flags)
-            if values.any():
+            values = flags if isinstance(flags, np.ndarray) else flags.get()
+            if np.count_nonzero(values):
                 out += [i for run, value in zip(members, values) if value for i in run.indices]
         return out
 

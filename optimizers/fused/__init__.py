@@ -33,7 +33,18 @@ def new_flag(xp):
     return xp.zeros(1, dtype=np.int32)
 
 
-def update(name, param, grad, states, coefficients, flag) -> None:
+def scalars(coefficients, param):
+    """The kernel coefficients (Python floats) in the dtype the arithmetic runs in for ``param``.
+
+    On the CPU one small array of ``param``'s dtype (float16: float32); on the
+    GPU a tuple of NumPy scalars, float32 for float16/float32 and float64 for float64.
+    """
+    if isinstance(param, np.ndarray):
+        return np.array(coefficients, param.dtype if param.dtype in _CPU_DTYPES else np.float32)
+    return gpu.scalars(coefficients, param.dtype)
+
+
+def update(name, param, grad, states, scalars, flag) -> None:
     """Apply kernel ``name`` to ``param`` and ``states`` in place.
 
     Parameters
@@ -42,22 +53,25 @@ def update(name, param, grad, states, coefficients, flag) -> None:
     param : float array (NumPy or CuPy), any shape
     grad : array of ``param``'s shape (cast to its dtype when needed)
     states : list of arrays of ``param``'s shape and dtype (``STATE_COUNTS[name]`` of them)
-    coefficients : tuple of float
-        The kernel's scalars, in the order of its signature (see :mod:`.cpu`).
+    scalars : array or tuple
+        The kernel's coefficients in their order (see :mod:`.cpu`), converted
+        by :func:`scalars`.
     flag : int32 array of one element on ``param``'s device
         Set to 1 when a non-finite value is stored.
     """
     if not isinstance(param, np.ndarray):
-        gpu.update(name, param, grad, states, coefficients, flag)
+        gpu.update(name, param, grad, states, scalars, flag)
         return
     kernel = cpu.KERNELS[name][0]
     if param.dtype in _CPU_DTYPES and param.flags.c_contiguous and all(s.flags.c_contiguous for s in states):
-        _run(kernel, param.reshape(-1), grad, [s.reshape(-1) for s in states], coefficients, flag)
+        if param.ndim != 1:
+            param, states = param.reshape(-1), [s.reshape(-1) for s in states]
+        _run(kernel, param, grad, states, scalars, flag)
         return
     # float16 or a non-contiguous array: through float32/contiguous copies, written back after.
     work = np.float32 if param.dtype not in _CPU_DTYPES else param.dtype
     arrays = [np.ascontiguousarray(a, dtype=work).reshape(-1) for a in (param, *states)]
-    _run(kernel, arrays[0], grad, arrays[1:], coefficients, flag)
+    _run(kernel, arrays[0], grad, arrays[1:], scalars, flag)
     for target, source in zip((param, *states), arrays):
         with np.errstate(over="ignore"):  # reported through flag below
             target[...] = source.reshape(target.shape)
@@ -65,13 +79,13 @@ def update(name, param, grad, states, coefficients, flag) -> None:
             flag[0] = 1
 
 
-def _run(kernel, param, grad, states, coefficients, flag) -> None:
+def _run(kernel, param, grad, states, scalars, flag) -> None:
     dtype = param.dtype
-    grad = grad.reshape(-1)
+    if grad.ndim != 1:
+        grad = grad.reshape(-1)
     if grad.dtype != dtype or not grad.flags.c_contiguous:
         grad = np.ascontiguousarray(grad, dtype=dtype)
-    scalar = dtype.type
-    args = (param, grad, *states, flag, *[scalar(c) for c in coefficients])
+    args = (param, grad, *states, flag, scalars)
     n = param.size
     if n >= PARALLEL_MIN_ELEMENTS:
         run_rows(kernel, n, n, *args, min_elements=PARALLEL_MIN_ELEMENTS)

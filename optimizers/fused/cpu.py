@@ -2,8 +2,9 @@
 
 Every kernel updates 1-D C-contiguous float32/float64 arrays IN PLACE over the
 index range ``[start, stop)`` (a run of a flat buffer, or a chunk that
-:func:`kernels.threads.run_rows` gives a helper thread), with coefficients in
-the arrays' dtype (the dispatcher converts them) and no temporaries. A kernel
+:func:`kernels.threads.run_rows` gives a helper thread), with its coefficients
+in a small array ``c`` of the arrays' dtype (one argument is cheaper to pass
+than nine scalars) and no temporaries. A kernel
 that writes a non-finite value (parameter or state) sets ``flag[0] = 1``.
 
 The second moment is kept as its square root r (see :mod:`optimizers.fused`),
@@ -43,8 +44,9 @@ def finite(x):
 
 
 @njit(**_OPTS)
-def sgd(p, g, flag, lr, start, stop):
-    """θ <- θ - ε g."""
+def sgd(p, g, flag, c, start, stop):
+    """θ <- θ - ε g;  c = (ε,)."""
+    lr = c[0]
     p, g = p[start:stop], g[start:stop]
     bad = False
     for i in range(p.size):
@@ -56,8 +58,12 @@ def sgd(p, g, flag, lr, start, stop):
 
 
 @njit(**_OPTS)
-def momentum(p, g, v, flag, lr, mu, a, b, start, stop):
-    """v <- μ v - ε g;  θ <- θ + (a v - b g)   (Momentum: a = 1, b = 0; Nesterov: a = μ, b = ε)."""
+def momentum(p, g, v, flag, c, start, stop):
+    """v <- μ v - ε g;  θ <- θ + (a v - b g);  c = (ε, μ, a, b).
+
+    Momentum: a = 1, b = 0; Nesterov: a = μ, b = ε.
+    """
+    lr, mu, a, b = c[0], c[1], c[2], c[3]
     p, g, v = p[start:stop], g[start:stop], v[start:stop]
     bad = False
     for i in range(p.size):
@@ -72,11 +78,12 @@ def momentum(p, g, v, flag, lr, mu, a, b, start, stop):
 
 
 @njit(**_OPTS)
-def rms(p, g, r, flag, lr, a, b, eps, start, stop):
-    """r <- sqrt((a r)² + (b g)²);  θ <- θ - ε g / (r + δ).
+def rms(p, g, r, flag, c, start, stop):
+    """r <- sqrt((a r)² + (b g)²);  θ <- θ - ε g / (r + δ);  c = (ε, a, b, δ).
 
     AdaGrad: a = b = 1 (r² = Σ g²); RMSProp: a = sqrt(ρ), b = sqrt(1 - ρ).
     """
+    lr, a, b, eps = c[0], c[1], c[2], c[3]
     p, g, r = p[start:stop], g[start:stop], r[start:stop]
     redo = False
     bad = False
@@ -109,13 +116,15 @@ def rms(p, g, r, flag, lr, a, b, eps, start, stop):
 
 
 @njit(**_OPTS)
-def adam(p, g, m, v, flag, b1, c1, a, b, cm, cg, inv_bc2, eps, keep, start, stop):
-    """m <- β1 m + (1 - β1) g;  v <- sqrt((a v)² + (b g)²);  θ <- keep θ - (cm m + cg g) / (v / sqrt(1 - β2^t) + δ).
+def adam(p, g, m, v, flag, c, start, stop):
+    """m <- β1 m + (1 - β1) g;  v <- sqrt((a v)² + (b g)²);  θ <- keep θ - (cm m + cg g) / (s2 v + δ).
 
-    ``c1`` = 1 - β1, ``a`` = sqrt(β2), ``b`` = sqrt(1 - β2) (so v² is Adam's s);
-    Adam: cm = ε / (1 - β1^t), cg = 0; Nadam: cm = ε β1 / (1 - β1^t),
-    cg = ε (1 - β1) / (1 - β1^t); ``keep`` = 1 - ε λ for AdamW's decay, else 1.
+    c = (β1, c1, a, b, cm, cg, s2, δ, keep): c1 = 1 - β1, a = sqrt(β2),
+    b = sqrt(1 - β2) (so v² is Adam's s), s2 = 1 / sqrt(1 - β2^t); Adam:
+    cm = ε / (1 - β1^t), cg = 0; Nadam: cm = ε β1 / (1 - β1^t),
+    cg = ε (1 - β1) / (1 - β1^t); keep = 1 - ε λ for AdamW's decay, else 1.
     """
+    b1, c1, a, b, cm, cg, inv_bc2, eps, keep = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
     p, g, m, v = p[start:stop], g[start:stop], m[start:stop], v[start:stop]
     redo = False
     bad = False

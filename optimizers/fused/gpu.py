@@ -52,6 +52,12 @@ COMPUTE_DTYPES = {np.dtype(np.float16): np.dtype(np.float32), np.dtype(np.float3
                   np.dtype(np.float64): np.dtype(np.float64)}
 
 
+def scalars(coefficients, dtype) -> tuple:
+    """The coefficients as NumPy scalars of :data:`COMPUTE_DTYPES` ``[dtype]`` (what binds ``C``)."""
+    compute = COMPUTE_DTYPES[np.dtype(dtype)].type
+    return tuple(compute(c) for c in coefficients)
+
+
 @functools.cache
 def kernel(name: str):
     """The memoized ``cupy.ElementwiseKernel`` for ``name`` (``"adam"``, ...), named ``camadas_<name>_step``."""
@@ -61,14 +67,12 @@ def kernel(name: str):
     return cupy.ElementwiseKernel(in_params, out_params, operation, f"camadas_{name}_step")
 
 
-def update(name, param, grad, states, coefficients, flag) -> None:
+def update(name, param, grad, states, scalars, flag) -> None:
     """Run kernel ``name`` on CuPy arrays of one shape (any strides): ``param`` and ``states`` in place.
 
-    ``grad`` is cast to ``param``'s dtype; ``coefficients`` are Python floats
-    in the kernel's order; ``flag`` is an int32 CuPy array of one element.
+    ``grad`` is cast to ``param``'s dtype; ``scalars`` are the coefficients in
+    the kernel's order, from :func:`scalars`; ``flag`` is an int32 CuPy array of one element.
     """
-    dtype = param.dtype
-    compute = COMPUTE_DTYPES[np.dtype(dtype)].type
-    if grad.dtype != dtype:
-        grad = grad.astype(dtype)
-    kernel(name)(grad, *[compute(c) for c in coefficients], flag, param, *states)
+    if grad.dtype != param.dtype:
+        grad = grad.astype(param.dtype)
+    kernel(name)(grad, *scalars, flag, param, *states)

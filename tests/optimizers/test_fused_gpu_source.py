@@ -163,6 +163,6 @@ def test_launch_arguments_match_the_declared_parameters(monkeypatch, dtype):
     p = np.ones((2, 3), dtype)
     for opt in (SGD(), Momentum(), Nesterov(), AdaGrad(), RMSProp(), Adam(), Nadam(), AdamW()):
         state = [np.zeros_like(p) for _ in range(len(opt._slots))]
-        gpu.update(opt._kernel, p, np.ones((2, 3), np.float64), state, opt._coefficients(0.1, 1, True),
-                   np.zeros(1, np.int32))
+        gpu.update(opt._kernel, p, np.ones((2, 3), np.float64), state,
+                   gpu.scalars(opt._coefficients(0.1, 1, True), dtype), np.zeros(1, np.int32))
     assert launched == ["sgd", "momentum", "momentum", "rms", "rms", "adam", "adam", "adam"]
