@@ -106,8 +106,8 @@ def test_model_checkpoint_best_only(tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             losses.append((logs["val_loss"], self.model.get_weights()))
 
-    history = net.fit(X, y, optimizer=SGD(0.3), epochs=8, batch_size=8, verbose=0, validation_data=(Xv, yv),
-                      callbacks=[cb, Weights()])
+    history = net.fit(X, y, optimizer=SGD(0.05), epochs=8, batch_size=8, verbose=0, validation_data=(Xv, yv),
+                      callbacks=[cb, Weights()], seed=0)
     val = history.history["val_loss"]
     improved = [e for e in range(len(val)) if val[e] < min(val[:e], default=np.inf)]
     assert [p.split("/")[-1] for p in cb.saved] == [f"best-{e + 1:02d}-{val[e]:.3f}.npz" for e in improved]
@@ -122,7 +122,7 @@ def test_model_checkpoint_every_epoch_and_errors(tmp_path):
     X, y = regression()
     net = model()
     cb = ModelCheckpoint(tmp_path / "last.npz")
-    net.fit(X, y, optimizer=SGD(0.05), epochs=3, verbose=0, callbacks=[cb])
+    net.fit(X, y, optimizer=SGD(0.05), epochs=3, verbose=0, callbacks=[cb], seed=0)
     assert cb.saved == [str(tmp_path / "last.npz")] * 3
     for a, b in zip(Sequential.load(tmp_path / "last.npz").get_weights(), net.get_weights()):
         np.testing.assert_array_equal(a, b)

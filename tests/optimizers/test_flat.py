@@ -190,3 +190,27 @@ def test_flatten_errors_change_nothing():
     with pytest.raises(TypeError, match=r"no map_arrays\(\), so their attributes cannot be rebound: 1 \(Book\)"):
         flatten_parameters(model)
     assert model.params[0] is w
+
+
+@pytest.mark.gpu
+def test_flat_model_moved_to_the_gpu_keeps_training_and_its_state_follows():
+    if backend.unavailable_reason() is not None:
+        pytest.skip(f"no GPU: {backend.unavailable_reason()}")
+    model, twin = mlp(), mlp()
+    flatten_parameters(model)
+    opt, twin_opt = Adam(0.01), Adam(0.01)
+    rng = np.random.default_rng(6)
+    grads = random_grads(model.params, rng)
+    opt.step(model.params, grads)
+    twin_opt.step(twin.params, grads)
+    model.to("gpu")                                # separate CuPy arrays now; the state moves on the next step
+    grads = random_grads(model.params, rng)
+    opt.step(model.params, [backend.to_device(g, "gpu") for g in grads])
+    twin_opt.step(twin.params, grads)
+    assert backend.is_cupy_array(opt.state[0]["m"])
+    flatten_parameters(model)                      # flat on the GPU: one buffer, one kernel call
+    grads = random_grads(model.params, rng)
+    opt.step(model.params, [backend.to_device(g, "gpu") for g in grads])
+    twin_opt.step(twin.params, grads)
+    for a, b in zip(model.params, twin.params):
+        np.testing.assert_allclose(backend.to_numpy(a), b, rtol=1e-5, atol=1e-6)
