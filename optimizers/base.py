@@ -245,6 +245,7 @@ class Optimizer:
     def _step_fused(self, plan, grads, lr, t) -> list:
         scalars = {}
         plan.clear_flags()
+        plan.gather(grads)
         kernel = self._kernel
         for run in plan.runs:
             param = run.param

@@ -69,7 +69,7 @@ class FlatRun:
         self.states = [s[start:stop] for s in states]
 
     def gradient(self, grads):
-        return self.group.gradient_source(grads)[self.start:self.stop]
+        return self.group.source[self.start:self.stop]
 
 
 class FlatGroup:
@@ -80,6 +80,7 @@ class FlatGroup:
         self.shapes = {i: tuple(params[i].shape) for i in members}
         self.grad_buffer = None
         self.grad_views = None
+        self.source = None                       # this step's gradients in this layout (gather)
         self._source, self._source_grads = None, None
 
     def view(self, array, i):
@@ -140,25 +141,28 @@ class FlatGroup:
             out.append(FlatRun(self, self.offsets[members[0]], stop, members, decayed[members[0]], states))
         return out
 
-    def gradient_source(self, grads):
-        """A 1-D buffer holding every member's gradient in this layout.
+    def gather(self, grads) -> None:
+        """Set :attr:`source` to a 1-D buffer holding every member's gradient of this step in this layout.
 
         The gradients' own buffer when they are views of one in this layout (no
-        copy), else this group's gradient buffer after copying them in.
+        copy: :meth:`optimizers.FlatParameters.pack_grads`), else this group's
+        gradient buffer after copying them in.
         """
         members = self.members
         if self._source is not None and all(grads[i] is g for i, g in zip(members, self._source_grads)):
-            return self._source
+            self.source = self._source          # the same views of the same buffer: nothing to check again
+            return
         candidate = self._common_buffer([grads[i] for i in members])
         if candidate is not None:
             self._source, self._source_grads = candidate, [grads[i] for i in members]
-            return candidate
+            self.source = candidate
+            return
         if self.grad_buffer is None:
             self.grad_buffer = _zeros(self.buffer.size, self.buffer)
             self.grad_views = {i: self.view(self.grad_buffer, i) for i in members}
         for i in members:
             self.grad_views[i][...] = grads[i]
-        return self.grad_buffer
+        self.source = self.grad_buffer
 
 
 def _flat_groups(params, stepped):
@@ -198,6 +202,7 @@ class Plan:
 
     def __init__(self, params, key, runs):
         self.params, self.key, self.runs = list(params), key, runs
+        self.groups = list({id(run.group): run.group for run in runs if isinstance(run, FlatRun)}.values())
         by_device = {}
         for run in runs:
             by_device.setdefault(_device_key(run.param), []).append(run)
@@ -210,6 +215,11 @@ class Plan:
 
     def matches(self, params, key) -> bool:
         return self.key == key and len(self.params) == len(params) and all(map(operator.is_, self.params, params))
+
+    def gather(self, grads) -> None:
+        """Bring this step's gradients into every flat group's layout (once per group, before the runs)."""
+        for group in self.groups:
+            group.gather(grads)
 
     def clear_flags(self) -> None:
         for flags, _ in self.flags:

@@ -83,6 +83,21 @@ def test_flat_step_is_one_kernel_call_with_identical_results(device, make, count
         assert len(bases) == 1
 
 
+def test_gradient_arrays_reused_in_place_are_read_at_every_step():
+    separate, flat = mlp(), mlp()
+    flatten_parameters(flat)
+    grads = [np.zeros_like(p) for p in flat.params]           # the caller's arrays, refilled every step
+    a, b = AdamW(0.01, weight_decay=0.1), AdamW(0.01, weight_decay=0.1)
+    rng = np.random.default_rng(7)
+    for _ in range(4):
+        for g in grads:
+            g[...] = rng.standard_normal(g.shape)
+        a.step(flat.params, grads)
+        b.step(separate.params, grads)
+    for p, q in zip(flat.params, separate.params):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_model_still_works_and_fit_is_bit_identical():
     rng = np.random.default_rng(1)
     X, y = rng.standard_normal((64, 4)).astype(np.float32), rng.integers(0, 3, 64)
