@@ -315,6 +315,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=_positive, default=None,
                         help=f"timed training steps per round (default {DEFAULTS['steps']})")
     parser.add_argument("--seed", type=_seed, default=DEFAULTS["seed"], help="seed of weights and data")
+    parser.add_argument("--torch-threads", type=_positive, default=None,
+                        help="torch.set_num_threads for the PyTorch rows (default: PyTorch's own choice); 1 keeps "
+                             "its OpenMP workers from waiting on a core another process holds")
     parser.add_argument("--quick", action="store_true", help="small settings (smoke test)")
     parser.add_argument("--json", metavar="PATH", default=None, help="write every measurement as JSON")
 
@@ -330,13 +333,16 @@ def run(args) -> int:
     if not available:
         print(f"bench optimizers: --device {device}: unavailable ({reason})")
         return 2
+    torch = torch_or_none()
+    if torch is not None and args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
     settings = QUICK if args.quick else DEFAULTS
     sizes = args.sizes or parse_sizes(settings["sizes"])
     batch_sizes = args.batch_sizes or parse_sizes(settings["batch_sizes"])
     rounds = args.rounds or settings["rounds"]
     result = {
         "environment": environment_info(),
-        "torch": None if torch_or_none() is None else torch_or_none().__version__,
+        "torch": None if torch is None else f"{torch.__version__}, {torch.get_num_threads()} threads",
         "torch_unavailable": torch_unavailable_reason(),
         "settings": {"device": device, "rounds": rounds, "learning_rate": LEARNING_RATE, "epsilon": EPSILON},
         "adam": adam_step_times(sizes, device, rounds, args.repeat or settings["repeat"], args.seed),
