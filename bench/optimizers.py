@@ -19,15 +19,27 @@ process (medians of the round medians; the spread is in the JSON):
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 
 import numpy as np
 
 import backend
 
-from .common import (copy_roofline, environment_info, format_environment, format_size, format_table, parse_sizes,
-                     resolve_devices, summarize_times, time_function, torch_or_none, torch_unavailable_reason,
-                     write_json)
+from .common import (
+    copy_roofline,
+    environment_info,
+    format_environment,
+    format_size,
+    format_table,
+    parse_sizes,
+    resolve_devices,
+    summarize_times,
+    time_function,
+    torch_or_none,
+    torch_unavailable_reason,
+    write_json,
+)
 
 DEFAULTS = {"sizes": "2^10,2^14,2^17,2^20,2^22", "batch_sizes": "32,128,512", "rounds": 5, "repeat": 20,
             "steps": 20, "seed": 0, "proof_steps": 5}
@@ -76,14 +88,12 @@ def adam_step_times(sizes, device="cpu", rounds=5, repeat=20, seed=0) -> list:
         with backend.use_device(device):
             p = backend.to_device(rng.standard_normal(n).astype(np.float32))
             g = backend.to_device(rng.standard_normal(n).astype(np.float32) * 1e-2)
-        state, t = {}, [0]
-
-        def reference_step():
+        def reference_step(p=p, g=g, state={}, t=[0]):  # noqa: B006 (this size's own state and counter)
             t[0] += 1
             reference.adam(p, g, state, t[0], learning_rate=LEARNING_RATE, epsilon=EPSILON)
 
         fused = Adam(LEARNING_RATE, epsilon=EPSILON)
-        functions = {"0.1 formulas": reference_step, "fused": lambda: fused.step([p], [g])}
+        functions = {"0.1 formulas": reference_step, "fused": lambda p=p, g=g, fused=fused: fused.step([p], [g])}
         if torch is not None and (device == "cpu" or torch.cuda.is_available()):
             where = "cpu" if device == "cpu" else "cuda"
             for label, kwargs in (("torch default", {}), ("torch fused", {"fused": True})):
@@ -185,7 +195,7 @@ def _gemm_floor(batch, device, seed):
     rng = np.random.default_rng(seed)
     xp = backend.get_device().xp if device == "gpu" else np
     acts = [xp.asarray(rng.standard_normal((batch, d)).astype(np.float32)) for d in LAYERS]
-    weights = [xp.asarray(rng.standard_normal((a, b)).astype(np.float32)) for a, b in zip(LAYERS, LAYERS[1:])]
+    weights = [xp.asarray(rng.standard_normal((a, b)).astype(np.float32)) for a, b in itertools.pairwise(LAYERS)]
 
     def products():
         for a, W in zip(acts, weights):

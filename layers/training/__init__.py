@@ -13,7 +13,13 @@ module             contents
 =================  ===================================================================
 """
 
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN
+from .callbacks import (
+           Callback,
+           EarlyStopping,
+           ModelCheckpoint,
+           ReduceLROnPlateau,
+           TerminateOnNaN,
+)
 from .history import History
 from .loop import evaluate, evaluation_mode, fit, model_device, model_dtype, predict
 

@@ -7,8 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from optimizers import (SGD, Adam, CosineDecay, ExponentialDecay, InverseSquareRootDecay, Momentum, StepDecay,
-                        WarmupCosineDecay)
+from optimizers import (
+    SGD,
+    Adam,
+    CosineDecay,
+    ExponentialDecay,
+    InverseSquareRootDecay,
+    Momentum,
+    StepDecay,
+    WarmupCosineDecay,
+)
 
 torch = pytest.importorskip("torch", reason="PyTorch's lr_scheduler is the reference for the schedules")
 lr_scheduler = torch.optim.lr_scheduler
@@ -107,8 +115,8 @@ def test_learning_rate_attribute_and_callable_schedules():
 @pytest.mark.parametrize("make, match", [
     (lambda: StepDecay(0.1, 0), "step_size: expected an integer >= 1, got 0"),
     (lambda: ExponentialDecay(0.1, -0.5), "gamma: expected a number > 0"),
-    (lambda: CosineDecay(0.1, 10, min_learning_rate=0.5), r"min_learning_rate: expected a number <= "
-                                                          r"initial_learning_rate \(0.1\), got 0.5"),
+    (lambda: CosineDecay(0.1, 10, min_learning_rate=0.5),
+     r"min_learning_rate: expected a number <= initial_learning_rate \(0.1\), got 0.5"),
     (lambda: WarmupCosineDecay(0.1, 10, 10), "total_steps: expected an integer >= 11, got 10"),
     (lambda: WarmupCosineDecay(0.1, 1, 10, initial_learning_rate=1.0), "initial_learning_rate: expected a number <="),
     (lambda: InverseSquareRootDecay(float("inf"), 10), "peak_learning_rate: expected a finite number > 0"),
