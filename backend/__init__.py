@@ -11,6 +11,8 @@ Example
 >>> xp = backend.get_array_module(backend.to_device([1.0, 2.0]))
 """
 
+__camadas__ = True  # marks camadas's own package (camadas.packages.require_own checks it)
+
 from .arrays import (
     device_of,
     get_array_module,
@@ -30,15 +32,26 @@ from .device import (
     set_device,
     use_device,
 )
-from .dtypes import check_float_array, get_default_dtype, set_default_dtype
+from .dtypes import (
+    SUPPORTED_DTYPES,
+    check_dtype,
+    check_float_array,
+    get_default_dtype,
+    set_default_dtype,
+    use_dtype,
+)
+from .host import cpu_description, limit_threads, thread_pools
 from .random import generator_for, rng
 
 __all__ = [
     "CPU",
     "ENV_VAR",
+    "SUPPORTED_DTYPES",
     "Device",
     "DeviceUnavailableError",
+    "check_dtype",
     "check_float_array",
+    "cpu_description",
     "device_of",
     "generator_for",
     "get_array_module",
@@ -47,13 +60,16 @@ __all__ = [
     "has_cupy",
     "has_gpu",
     "is_cupy_array",
+    "limit_threads",
     "resolve_device",
     "rng",
     "set_default_dtype",
     "set_device",
     "synchronize",
+    "thread_pools",
     "to_device",
     "to_numpy",
     "unavailable_reason",
     "use_device",
+    "use_dtype",
 ]

@@ -10,6 +10,8 @@ what was expected and what was received, and the fix when there is one::
 Each ``check_*`` returns the checked value, converted (``int``, ``float``,
 pair of ints), so callers write ``self.rate = check_rate(rate, "rate")``.
 ``where`` (optional everywhere) prefixes the message with ``"<where>: "``.
+Whole data sets are scanned in :func:`chunks` (:func:`first_violation`), so a
+check never holds a temporary the size of the data.
 """
 
 from __future__ import annotations
@@ -29,6 +31,34 @@ def _describe(value) -> str:
 
 
 # -- arrays -------------------------------------------------------------------------------------------------
+#: The float dtypes camadas computes in (parameters, layer inputs, checkpoints); float16 is refused.
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOAT16_REASON = (" (float16 is not supported: its range and precision make normalization statistics, "
+                   "exponentials and cross-entropies wrong; compute in float32)")
+
+
+def _unsupported(dtype) -> str:
+    return _FLOAT16_REASON if dtype == np.float16 else ""
+
+
+def check_dtype(dtype, name: str = "dtype", where: str = "") -> np.dtype:
+    """Return ``np.dtype(dtype)`` after checking it is float32 or float64 (float16 refused, with the reason).
+
+    Raises
+    ------
+    TypeError
+        Not a dtype, or a dtype other than float32/float64.
+    """
+    prefix = _prefix(name, where)
+    try:
+        new = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{prefix}: expected float32 or float64, got {_describe(dtype)}") from exc
+    if new not in SUPPORTED_DTYPES:
+        raise TypeError(f"{prefix}: expected float32 or float64, got {new}{_unsupported(new)}")
+    return new
+
+
 def check_float_array(x, name: str = "input_data", where: str = ""):
     """Raise TypeError unless ``x`` is a floating-point NumPy/CuPy array; return it unchanged.
 
@@ -51,12 +81,16 @@ def check_float_array(x, name: str = "input_data", where: str = ""):
 
 
 def check_input(x, ndim=None, name: str = "input_data", layer: str = ""):
-    """Check that ``x`` is a float NumPy/CuPy array with ``ndim`` dimensions; return it.
+    """Check that ``x`` is a float32/float64 NumPy/CuPy array with ``ndim`` dimensions; return it.
 
     ``ndim`` may be an int or a tuple of allowed ints; messages are prefixed
-    ``"<layer>: <name>:"``.
+    ``"<layer>: <name>:"``. float16 (and other float widths) are refused with
+    a TypeError saying why and how to convert (:data:`SUPPORTED_DTYPES`).
     """
     check_float_array(x, name, where=layer)
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{_prefix(name, layer)}: expected a float32 or float64 array, got dtype {x.dtype}"
+                        f"{_unsupported(x.dtype)}; convert with {name}.astype(np.float32)")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
@@ -65,6 +99,63 @@ def check_input(x, ndim=None, name: str = "input_data", layer: str = ""):
                 f"{_prefix(name, layer)}: expected a {expected}-D array, got shape {tuple(x.shape)} ({x.ndim}-D)"
             )
     return x
+
+
+#: Elements per chunk of a whole-array scan (:func:`chunks`): temporaries of 1 MiB of bools at most.
+CHUNK_ELEMENTS = 1 << 20
+
+
+def chunks(a, elements: int = CHUNK_ELEMENTS):
+    """Yield ``(start, a[start:stop])`` along axis 0, each chunk about ``elements`` elements (one sample at least).
+
+    Scans of a whole data set (finiteness, target values) go chunk by chunk so
+    their temporaries stay small whatever the data's size (memory-mapped
+    arrays are read one chunk at a time).
+    """
+    if a.ndim == 0:
+        yield 0, a.reshape(1)
+        return
+    per_sample = 1
+    for d in a.shape[1:]:
+        per_sample *= int(d)
+    rows = max(1, elements // max(1, per_sample))
+    for start in range(0, len(a), rows):
+        yield start, a[start:start + rows]
+
+
+def first_violation(a, is_bad):
+    """Position and value of the first entry of ``a`` where ``is_bad`` holds, scanning in :func:`chunks`.
+
+    Parameters
+    ----------
+    a : NumPy or CuPy array, shape (samples, ...)
+    is_bad : callable ``(chunk, xp) -> bool array``
+        Of the chunk's shape (a test per element) or of its leading axes
+        (``chunk.shape[:k]``, a test per sample or per row).
+
+    Returns
+    -------
+    (tuple of int, value) or None
+        The index of the first offending entry (row-major order, in ``a``'s
+        coordinates) and ``a[index]`` as a Python scalar or list; None when
+        every entry passes.
+    """
+    from .arrays import get_array_module
+
+    xp = get_array_module(a)
+    for start, chunk in chunks(a):
+        bad = is_bad(chunk, xp)
+        if bool(bad.any()):
+            local = np.unravel_index(int(xp.argmax(bad.reshape(-1))), bad.shape)
+            value = chunk[local].tolist()
+            index = (int(local[0]) + start,) + tuple(int(i) for i in local[1:]) if a.ndim else ()
+            return index, value
+    return None
+
+
+def format_index(name: str, index) -> str:
+    """``"y[500]"`` or ``"y[3, 1]"`` (``name`` alone for a 0-D array)."""
+    return f"{name}[{', '.join(str(i) for i in index)}]" if index else name
 
 
 # -- integers -----------------------------------------------------------------------------------------------

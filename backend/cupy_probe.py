@@ -64,7 +64,7 @@ def has_gpu() -> bool:
                 if count < 1:
                     raise RuntimeError("cudaGetDeviceCount returned 0 devices")
                 # Touch the device: a driver mismatch only shows up here.
-                cp.cuda.Device(0).compute_capability
+                cp.cuda.Device(0).compute_capability  # noqa: B018 (the access is the probe)
                 _gpu_ok = True
             except Exception as exc:  # CUDARuntimeError and anything else
                 _gpu_ok = False

@@ -7,8 +7,17 @@ Commands (one module each, imported only when chosen):
   book's question of section 7.6 and fills sections 7.9 and 8.7.
 * ``kernels``: convolution and pooling kernels.
 * ``training``: end-to-end training throughput.
+* ``device-check``: every GPU check in one go (``--out DIR``), for a GPU lent for minutes.
 
-:mod:`bench.common` holds the shared timers, rooflines and report helpers.
-The pytest-benchmark suite lives beside them: ``pytest bench --benchmark-only``.
+Shared pieces: :mod:`bench.timing` (the one timer, synchronization, first
+calls), :mod:`bench.common` (devices, rooflines, environment, tables, JSON),
+:mod:`bench.options` (option values checked before a run).
+The pytest-benchmark suite is in ``benchmarks/`` (not shipped): ``pytest benchmarks --benchmark-only``.
 The library never imports this package.
 """
+
+__camadas__ = True  # marks camadas's own package (camadas.packages.require_own checks it)
+
+from camadas.packages import require_own
+
+require_own(__name__, ("backend", "kernels", "layers", "optimizers"))  # one clear error if a sibling is not ours

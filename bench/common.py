@@ -1,19 +1,11 @@
-"""Shared helpers of the camadas benchmarks: timers, rooflines, environment, tables, JSON.
+"""Shared helpers of the camadas benchmarks: devices, rooflines, environment, tables, JSON.
 
-Method (DESIGN.md "Benchmarks"):
-
-* Warm-up calls are run first and excluded (Numba compiles on the first call;
-  callers time that first call separately and report it as compile time).
-* CPU timing uses :func:`time.perf_counter` around each call; when a ``sync``
-  callable is given it is called *before* the timer is read, so asynchronous
-  work (a GPU queue) is inside the measurement.
-* GPU timing uses CUDA events recorded on the current stream
-  (:func:`time_gpu_function`), read after the end event has completed.
-* Every figure is a median over repeats, with min, max and inter-quartile range
-  as the spread.
+* Timing (warm-up, medians, GPU synchronization, first calls) is :mod:`bench.timing`;
+  its functions are re-exported here.
 * Speed is also expressed against rooflines measured in the same run: a plain
   array copy of the same bytes (memory-bound ops, :func:`copy_roofline`) and a
   square matrix product (FLOP-bound ops, :func:`matmul_roofline`).
+* Command-line value checks are :mod:`bench.options`.
 
 Everything here is device-neutral and imports CuPy only through
 :mod:`backend` (the project's single optional-import point) and PyTorch only
@@ -28,17 +20,17 @@ import math
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 import backend
 from backend import cupy_probe
+
+from .timing import summarize_times, time_function, time_gpu_function, time_on_device  # noqa: F401 (re-exported)
 
 __all__ = [
     "DEVICES",
@@ -52,6 +44,7 @@ __all__ = [
     "format_table",
     "matmul_roofline",
     "parse_sizes",
+    "present_columns",
     "resolve_devices",
     "summarize_times",
     "time_function",
@@ -287,131 +280,15 @@ def format_table(rows, columns) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- #
-# Timing
-# --------------------------------------------------------------------------- #
-def summarize_times(times) -> dict:
-    """Median, min, max, inter-quartile range and mean of a list of seconds.
+def present_columns(rows, columns, keep=()) -> list:
+    """The ``columns`` (as for :func:`format_table`) that have a value in at least one row, plus ``keep``.
 
-    Returns
-    -------
-    dict
-        ``{"median", "min", "max", "iqr", "mean", "times"}``, all in seconds;
-        ``times`` is the list itself (so JSON keeps the raw data).
+    A column that would print ``-`` on every row is left out, and so is its legend.
     """
-    values = [float(t) for t in times]
-    if not values:
-        raise ValueError("summarize_times: expected at least one time, got none")
-    if len(values) >= 2:
-        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-        iqr = q3 - q1
-    else:
-        iqr = 0.0
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "iqr": iqr,
-        "mean": statistics.fmean(values),
-        "times": values,
-    }
+    def key(column):
+        return column if isinstance(column, str) else column[0]
 
-
-def time_function(fn, repeat: int = 10, warmup: int = 2, sync=None) -> dict:
-    """Time ``fn()`` with :func:`time.perf_counter`, warm-up runs excluded.
-
-    Parameters
-    ----------
-    fn : callable
-        Called with no argument; its result is discarded.
-    repeat : int
-        Number of timed calls (>= 1).
-    warmup : int
-        Untimed calls before the first timed one (>= 0). The very first call of
-        a Numba kernel compiles it; time that call separately if you want the
-        compile time.
-    sync : callable, optional
-        Called after each ``fn()`` and *before* the timer is read, e.g.
-        ``backend.synchronize`` or ``torch.cuda.synchronize`` for asynchronous
-        GPU work. Also called once after the warm-up.
-
-    Returns
-    -------
-    dict
-        ``{"median", "min", "max", "iqr", "mean", "times"}`` in seconds
-        (see :func:`summarize_times`).
-    """
-    if int(repeat) < 1:
-        raise ValueError(f"repeat: expected an int >= 1, got {repeat!r}")
-    if int(warmup) < 0:
-        raise ValueError(f"warmup: expected an int >= 0, got {warmup!r}")
-    for _ in range(int(warmup)):
-        fn()
-    if sync is not None:
-        sync()
-    times = []
-    clock = time.perf_counter
-    for _ in range(int(repeat)):
-        start = clock()
-        fn()
-        if sync is not None:
-            sync()
-        times.append(clock() - start)
-    return summarize_times(times)
-
-
-def time_gpu_function(fn, repeat: int = 10, warmup: int = 2) -> dict:
-    """Time GPU work queued by ``fn()`` with CUDA events on the current CuPy stream.
-
-    Each repeat records a start event, calls ``fn()``, records an end event and
-    waits for it (``end.synchronize()``) before reading
-    ``cupy.cuda.get_elapsed_time(start, end)``; the measured time is therefore
-    the device time between the two events, including kernel-launch gaps but
-    not Python work done before the first launch. Warm-up calls (which also
-    compile and cache CuPy kernels) are excluded, and the device is
-    synchronized after them.
-
-    Parameters
-    ----------
-    fn : callable
-        Queues work on the current stream (CuPy's default).
-    repeat, warmup : int
-        As in :func:`time_function`.
-
-    Returns
-    -------
-    dict
-        As :func:`time_function`, in seconds.
-
-    Raises
-    ------
-    RuntimeError
-        No GPU answers (the message is ``backend.unavailable_reason()``).
-    """
-    cp = cupy_or_none()
-    if cp is None or not backend.has_gpu():
-        raise RuntimeError(f"GPU timing unavailable: {backend.unavailable_reason()}")
-    if int(repeat) < 1:
-        raise ValueError(f"repeat: expected an int >= 1, got {repeat!r}")
-    for _ in range(int(warmup)):
-        fn()
-    cp.cuda.get_current_stream().synchronize()
-    start, end = cp.cuda.Event(), cp.cuda.Event()
-    times = []
-    for _ in range(int(repeat)):
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(cp.cuda.get_elapsed_time(start, end) / 1e3)  # ms -> s
-    return summarize_times(times)
-
-
-def time_on_device(fn, device: str, repeat: int = 10, warmup: int = 2) -> dict:
-    """:func:`time_function` on the CPU, :func:`time_gpu_function` on the GPU."""
-    if device == "gpu":
-        return time_gpu_function(fn, repeat=repeat, warmup=warmup)
-    return time_function(fn, repeat=repeat, warmup=warmup)
+    return [c for c in columns if key(c) in keep or any(row.get(key(c)) is not None for row in rows)]
 
 
 def _device_module(device: str):

@@ -68,11 +68,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import numpy as np
 
 import backend
+from bench import options
 from bench.common import environment_info, format_environment, format_table, resolve_devices, write_json
 
 #: Activations with no place in a hidden layer of this comparison.
@@ -461,8 +463,8 @@ def report(result) -> str:
         format_table(rows, columns),
     ]
     for name, dev in devices.items():
-        if not dev["available"]:
-            lines.append(f"{name}: unavailable - {dev['reason']}")
+        if not dev["available"]:  # the reason is on the environment's GPU line above
+            lines.append(f"{name}: not measured (unavailable: see the {name.upper()} line above)")
     lines += [
         "",
         "ep->90%: first epoch with test accuracy >= 90 %. |g|: gradient norm of a layer for the mean loss over",
@@ -517,11 +519,7 @@ def plot(result, out_dir) -> list:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "training_loss.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(_save(plt, fig, out_dir / "training_loss.png"))
 
     fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 4), squeeze=False)
     for col, (family, names) in enumerate(families.items()):
@@ -537,35 +535,54 @@ def plot(result, out_dir) -> list:
         ax.set_title(f"{family}: gradient norm per layer\n(o- at init, x-- after epoch 1)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
+    paths.append(_save(plt, fig, out_dir / "training_grad_norms.png"))
+    return paths
+
+
+def _save(plt, fig, path):
+    """Lay out, write and close ``fig``; returns ``path``."""
     fig.tight_layout()
-    path = out_dir / "training_grad_norms.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    paths.append(path)
-    return paths
+    return path
 
 
 # --------------------------------------------------------------------------- #
 # Command line
 # --------------------------------------------------------------------------- #
+def _optimizer_name(text: str) -> str:
+    """An optimizer name known to :func:`optimizers.get_optimizer` (argparse type)."""
+    from optimizers import OPTIMIZERS
+
+    key = text.strip().lower().replace("-", "_")
+    if key not in OPTIMIZERS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(OPTIMIZERS)}, got {text!r}")
+    return key
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m bench training``."""
     parser.add_argument("--device", choices=["cpu", "gpu", "all"], default="all",
                         help="where to train (default: all = CPU, and the GPU or the reason it is unavailable)")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=options.positive_int, default=None,
                         help=f"epochs per activation (default {DEFAULTS['epochs']}; {QUICK_EPOCHS} with --quick)")
     parser.add_argument("--activations", default=None,
                         help="comma-separated names (default: every sigmoidal, rectifier and modern activation)")
-    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of weights, data order, noise")
-    parser.add_argument("--depth", type=int, default=DEFAULTS["depth"], help="hidden layers (default 8)")
-    parser.add_argument("--width", type=int, default=DEFAULTS["width"], help="units per hidden layer (default 64)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="default 32")
-    parser.add_argument("--optimizer", default=DEFAULTS["optimizer"],
+    parser.add_argument("--seed", type=options.seed, default=DEFAULTS["seed"],
+                        help="seed of weights, data order, noise")
+    parser.add_argument("--depth", type=options.positive_int, default=DEFAULTS["depth"],
+                        help="hidden layers (default 8)")
+    parser.add_argument("--width", type=options.positive_int, default=DEFAULTS["width"],
+                        help="units per hidden layer (default 64)")
+    parser.add_argument("--batch-size", type=options.positive_int, default=DEFAULTS["batch_size"], help="default 32")
+    parser.add_argument("--optimizer", type=_optimizer_name, default=DEFAULTS["optimizer"],
                         help="optimizer name for optimizers.get_optimizer (default: momentum, 0.9)")
-    parser.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"], help="default 0.01")
+    parser.add_argument("--learning-rate", type=options.positive_float, default=DEFAULTS["learning_rate"],
+                        help="default 0.01")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs (smoke test)")
-    parser.add_argument("--json", metavar="PATH", default=None, help="write every measurement as JSON")
-    parser.add_argument("--plot", metavar="DIR", default=None,
+    parser.add_argument("--json", metavar="PATH", type=options.output_file, default=None,
+                        help="write every measurement as JSON")
+    parser.add_argument("--plot", metavar="DIR", type=options.output_dir, default=None,
                         help="write training_loss.png and training_grad_norms.png into DIR")
 
 
@@ -574,15 +591,11 @@ def run(args) -> int:
     activations = None
     if args.activations:
         activations = [a.strip().lower().replace("-", "_") for a in args.activations.split(",") if a.strip()]
-    for name, value in (("--epochs", args.epochs), ("--depth", args.depth), ("--width", args.width),
-                        ("--batch-size", args.batch_size)):
-        if value is not None and value < 1:
-            raise SystemExit(f"{name}: expected an integer >= 1, got {value}")
     try:
         for name in activations or ():
             family_of(name)
     except ValueError as err:
-        print(f"bench training: {err}")
+        print(f"bench training: {err}", file=sys.stderr)
         return 2
     result = compare(activations, [args.device], epochs=args.epochs, seed=args.seed, depth=args.depth,
                      width=args.width, batch_size=args.batch_size, optimizer=args.optimizer,

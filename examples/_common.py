@@ -63,9 +63,14 @@ def select_device(name: str) -> backend.Device:
         dev = backend.set_device(name)
     except backend.DeviceUnavailableError as err:
         raise SystemExit(f"--device {name}: {err}") from None
-    reason = backend.unavailable_reason() if dev.name == "cpu" and name == "auto" else None
-    print(f"device: {dev}" + (f" (no GPU: {reason})" if reason else ""))
+    print(describe_device(dev, name))
     return dev
+
+
+def describe_device(dev: backend.Device, asked: str) -> str:
+    """``"device: cpu"``, with why when ``asked`` was ``"auto"`` and no GPU answered."""
+    reason = backend.unavailable_reason() if dev.name == "cpu" and asked == "auto" else None
+    return f"device: {dev}" + (f" (no GPU: {reason})" if reason else "")
 
 
 def devices_to_run(name: str) -> list[str]:

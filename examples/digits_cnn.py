@@ -11,13 +11,15 @@ in the book::
 is trained with the softmax cross-entropy on the logits (section 11.3) and Adam.
 Target: at least 98% accuracy on the held-out quarter (scikit-learn's
 MLPClassifier reaches about 97.6-98% on that split). The script prints the
-test accuracy and the time per epoch on each device (``--device all`` runs
-every device that answers; the first epoch, which includes Numba compilation
-or loading and GPU kernel compilation, is reported separately).
+device it trains on, a progress bar per epoch (``fit``'s tqdm bar; ``--no-progress``
+turns it off), the test accuracy and the time per epoch on each device
+(``--device all`` runs every device that answers; the first epoch, which
+includes Numba compilation or loading and GPU kernel compilation, is
+reported separately).
 
 Run::
 
-    python examples/digits_cnn.py [--device cpu|gpu|auto|all] [--epochs N] [--quick] [--out DIR]
+    python examples/digits_cnn.py [--device cpu|gpu|auto|all] [--epochs N] [--quick] [--out DIR] [--no-progress]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 
 import backend
 from layers.callbacks import Callback
-from _common import devices_to_run, make_parser, pyplot, save_figure, stratified_split
+from _common import describe_device, devices_to_run, make_parser, pyplot, save_figure, stratified_split
 
 EPOCHS = 30
 
@@ -81,13 +83,18 @@ class EpochTimer(Callback):
         self.seconds.append(self._last - self._start)
 
 
-def train_on(device: str, data, epochs: int, seed: int, batch_size: int, learning_rate: float) -> dict:
-    """Build, train and evaluate the CNN on ``device``; return accuracy, times and the loss curve."""
+def train_on(device: str, data, epochs: int, seed: int, batch_size: int, learning_rate: float,
+             progress: bool = True) -> dict:
+    """Build, train and evaluate the CNN on ``device``; return accuracy, times and the loss curve.
+
+    Prints the device first; ``progress`` shows ``fit``'s progress bar (one per epoch).
+    """
     from layers.losses import SparseCategoricalCrossEntropy
     from optimizers import Adam
 
     X_train, X_test, y_train, y_test = data
     with backend.use_device(device) as dev:
+        print(describe_device(dev, device), flush=True)
         dtype = backend.get_default_dtype()
         model = build_model(seed)
         timer = EpochTimer()
@@ -96,7 +103,7 @@ def train_on(device: str, data, epochs: int, seed: int, batch_size: int, learnin
                             loss=SparseCategoricalCrossEntropy(from_logits=True),
                             optimizer=Adam(learning_rate=learning_rate), epochs=epochs,
                             batch_size=batch_size, validation_data=(to(X_test), to(y_test, np.int64)),
-                            callbacks=[timer], shuffle=True, seed=seed, verbose=0)
+                            callbacks=[timer], shuffle=True, seed=seed, verbose=1 if progress else 0)
         logits = backend.to_numpy(model.predict(to(X_test)))
         test_acc = float(np.mean(np.argmax(logits, axis=1) == y_test))
         later = timer.seconds[1:] or timer.seconds
@@ -116,6 +123,7 @@ def main(argv=None) -> dict:
     parser = make_parser(__doc__.splitlines()[0], allow_all_devices=True, epochs=EPOCHS)
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default: 32)")
     parser.add_argument("--learning-rate", type=float, default=3e-3, help="Adam's learning rate (default: 3e-3)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar while training")
     args = parser.parse_args(argv)
     epochs = args.epochs or (4 if args.quick else EPOCHS)
     data = load_data()
@@ -125,7 +133,8 @@ def main(argv=None) -> dict:
     runs = {}
     for device in devices_to_run(args.device):
         try:
-            run = train_on(device, data, epochs, args.seed, args.batch_size, args.learning_rate)
+            run = train_on(device, data, epochs, args.seed, args.batch_size, args.learning_rate,
+                           progress=not args.no_progress)
         except backend.DeviceUnavailableError as err:
             print(f"  {device}: unavailable ({err})")
             continue

@@ -10,7 +10,10 @@ parallel, and its idle threads sleep instead of spinning.
 
 * :func:`helper_pool` is the one executor of the library (``workers`` threads,
   recreated when ``numba.set_num_threads`` changes the count).
-* :func:`run_rows` splits a row range over the calling thread and the helpers.
+* :func:`run_rows` splits a row range over the calling thread and the helpers,
+  in chunks that start at multiples of ``align``: a kernel that works in
+  blocks of ``align`` rows from its first row then sees the same blocks
+  whatever the number of threads, so its results do not depend on it.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def helper_pool(workers: int) -> ThreadPoolExecutor:
         return _helpers
 
 
-def run_rows(kernel, n_rows, n_elements, *args, min_elements=None):
+def run_rows(kernel, n_rows, n_elements, *args, min_elements=None, align=1):
     """Call ``kernel(*args, r0, r1)`` over the rows ``[0, n_rows)``, in parallel when it pays.
 
     Parameters
@@ -58,7 +61,13 @@ def run_rows(kernel, n_rows, n_elements, *args, min_elements=None):
         Size of the work (elements touched, or an estimate of it): below
         ``min_elements`` (default :data:`PARALLEL_MIN_ELEMENTS`) the call stays
         on the calling thread.
+    align : int
+        Every chunk starts at a multiple of ``align`` rows (default 1). Pass the
+        kernel's internal block size, so that blocks never depend on how many
+        threads there are (deterministic results, see docs/design/kernels.md).
 
+    Notes
+    -----
     The rows are cut into chunks that the calling thread and
     ``numba.get_num_threads() - 1`` helper threads take one at a time from a
     shared counter. A helper that has not started when the caller runs out of
@@ -67,13 +76,16 @@ def run_rows(kernel, n_rows, n_elements, *args, min_elements=None):
     may hold the other cores).
     """
     threshold = PARALLEL_MIN_ELEMENTS if min_elements is None else min_elements
+    align = max(1, int(align))
+    n_units = -(-n_rows // align)  # chunks are made of whole units of ``align`` rows
     available = parallel_threads()
-    threads = min(available, n_rows)
+    threads = min(available, n_units)
     if threads <= 1 or n_elements < threshold:
         kernel(*args, 0, n_rows)
         return
-    n_chunks = min(n_rows, CHUNKS_PER_THREAD * threads)
-    bounds = [(n_rows * i // n_chunks, n_rows * (i + 1) // n_chunks) for i in range(n_chunks)]
+    n_chunks = min(n_units, CHUNKS_PER_THREAD * threads)
+    edges = [min(n_rows, align * (n_units * i // n_chunks)) for i in range(n_chunks + 1)]
+    bounds = list(zip(edges[:-1], edges[1:]))
     counter = itertools.count()
 
     def take_chunks():

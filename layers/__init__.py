@@ -19,6 +19,12 @@ Modules that moved keep their old import paths (``layers.dense``,
 ``layers.checkpoint``, ...: :mod:`backend.moved`).
 """
 
+__camadas__ = True  # marks camadas's own package (camadas.packages.require_own checks it)
+
+from camadas.packages import require_own
+
+require_own(__name__, ("backend", "kernels", "optimizers"))  # one clear error if a sibling is not ours
+
 from backend.moved import alias_modules, package_getattr
 
 from . import initializers, testing

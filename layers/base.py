@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 import backend
+from backend.checks import check_bool, check_dtype
 
 from .saving.registry import register_library_class
 
@@ -89,8 +90,11 @@ class Layer:
 
     # -- modes --------------------------------------------------------------
     def train(self, mode: bool = True):
-        """Set training mode (``mode=False`` is :meth:`eval`) on this layer and every sublayer; returns self."""
-        self.training = bool(mode)
+        """Set training mode (``mode=False`` is :meth:`eval`) on this layer and every sublayer; returns self.
+
+        ``mode`` must be a bool (``"no"`` is refused, not read as True).
+        """
+        self.training = check_bool(mode, "mode", f"{type(self).__name__}.train")
         for child in self.sublayers():
             set_mode(child, mode)
         return self
@@ -166,17 +170,15 @@ class Layer:
         return self
 
     def astype(self, dtype):
-        """Cast params and buffers to the float ``dtype`` (e.g. ``np.float64`` for gradient checks); returns self.
+        """Cast params and buffers to ``dtype`` (float32, or float64 for gradient checks); returns self.
 
         Raises
         ------
         TypeError
-            ``dtype`` is not a floating-point dtype (parameters must stay floats).
+            ``dtype`` is not float32 or float64 (parameters must stay floats;
+            float16 is refused, see :mod:`backend.dtypes`).
         """
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"{type(self).__name__}.astype: dtype: expected a float dtype (float32, float64), "
-                            f"got {dtype}")
+        dtype = check_dtype(dtype, where=f"{type(self).__name__}.astype")
         self.map_arrays(lambda a: a.astype(dtype, copy=False))
         return self
 

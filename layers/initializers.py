@@ -36,6 +36,7 @@ import math
 import numpy as np
 
 import backend
+from backend.checks import check_seed
 
 
 def _normal(rng, shape, std, dtype):
@@ -182,6 +183,7 @@ def make_param(init, shape, fan_in, fan_out, seed=None, dtype=None):
     """
     dtype = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
     init = get_initializer(init)
+    seed = check_seed(seed)
     if _DEFERRED.get():
         return _placeholder(shape, dtype)
     return init(tuple(shape), fan_in, fan_out, backend.rng(seed), dtype)

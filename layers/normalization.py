@@ -20,7 +20,7 @@ from __future__ import annotations
 import numbers
 
 import backend
-from backend.checks import check_input, check_positive, check_positive_int, check_rate
+from backend.checks import check_bool, check_input, check_positive, check_positive_int, check_rate
 
 from .base import Layer
 from .initializers import filled
@@ -241,8 +241,8 @@ class LayerNormalization(Layer):
             shape = (check_positive_int(normalized_shape, "normalized_shape"),)
         self.normalized_shape = shape
         self.epsilon = _check_epsilon(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
+        self.center = check_bool(center, "center", "LayerNormalization")
+        self.scale = check_bool(scale, "scale", "LayerNormalization")
         self.gamma = filled(shape, 1.0) if self.scale else None
         self.beta = filled(shape, 0.0) if self.center else None
         self.params = [p for p in (self.gamma, self.beta) if p is not None]

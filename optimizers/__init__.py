@@ -34,6 +34,12 @@ formulas the kernels are tested against.
 
 from __future__ import annotations
 
+__camadas__ = True  # marks camadas's own package (camadas.packages.require_own checks it)
+
+from camadas.packages import require_own
+
+require_own(__name__, ("backend",))  # one clear error if a sibling is not ours
+
 from . import reference, regularization, schedules
 from .adagrad import AdaGrad
 from .adam import Adam

@@ -59,7 +59,7 @@ class AdamW(Adam):
             raise TypeError(f"AdamW: decay_mask: expected a list of bools, a model or None, "
                             f"got {type(decay_mask).__name__}")
         self.decay_mask = list(decay_mask) if isinstance(decay_mask, tuple) else decay_mask
-        self._model_flags = None
+        self._model_flags: tuple[list, list] | None = None
 
     def _decay_rate(self) -> float:
         return self.weight_decay

@@ -78,6 +78,8 @@ class Optimizer:
         step, once per parameter; ``"raise"`` raises ``FloatingPointError``
         (the step has been applied); ``"ignore"`` trains on silently.
 
+    Notes
+    -----
     Penalties, then clipnorm, then clipvalue are applied (see
     :mod:`optimizers.regularization`); the caller's gradient arrays are never
     modified.
@@ -96,9 +98,9 @@ class Optimizer:
     """
 
     #: name of the kernel in :mod:`optimizers.fused` (None: the per-array ``_update`` hook)
-    _kernel = None
+    _kernel: str | None = None
     #: names of the state arrays the kernel updates, in its argument order
-    _slots = ()
+    _slots: tuple[str, ...] = ()
 
     def __init__(self, learning_rate=0.01, *, l1: float = 0.0, l2: float = 0.0,
                  clipnorm=None, clipvalue=None, on_nonfinite: str = "warn"):
@@ -108,11 +110,11 @@ class Optimizer:
         self.clipnorm = check_positive_or_none(clipnorm, "clipnorm")
         self.clipvalue = check_positive_or_none(clipvalue, "clipvalue")
         self.on_nonfinite = check_choice(on_nonfinite, "on_nonfinite", NONFINITE_ACTIONS)
-        self.state = {}
+        self.state: dict = {}
         self.iterations = 0
-        self.last_learning_rate = None
-        self._plan = None
-        self._reported = set()
+        self.last_learning_rate: float | None = None
+        self._plan: Plan | None = None
+        self._reported: set = set()
 
     # -- the learning rate ------------------------------------------------------
     @property
@@ -159,7 +161,7 @@ class Optimizer:
         """Scalars of :attr:`_kernel` for step ``t`` (from 1) at rate ``lr`` (see :mod:`optimizers.fused.cpu`)."""
         raise NotImplementedError(f"{type(self).__name__}._coefficients is not implemented")
 
-    def _decay_flags(self, params, weight_mask) -> list:
+    def _decay_flags(self, params, weight_mask) -> list | None:
         """Per parameter: does a decoupled weight decay apply (AdamW)? None: no decay at all."""
         return None
 
@@ -195,7 +197,8 @@ class Optimizer:
         weight_mask = _check_mask(weight_mask, len(params), name)
         stepped = [i for i, g in enumerate(grads) if g is not None]
         per_array = self._kernel is None or type(self)._update is not Optimizer._update
-        plan, key = None, None
+        plan: Plan | None = None
+        key: tuple = ((), None)
         if not per_array:
             decayed = self._decay_flags(params, weight_mask)
             key = (tuple(stepped), None if decayed is None else tuple(decayed))

@@ -69,9 +69,9 @@ class GradientDescent:
         ``path``; a run that uses all ``epochs`` returns the point after the
         last update, which is not in ``path``.
         """
-        for i in range(self.ep):
+        for i in range(self.ep):  # noqa: B007 (the book's code as printed)
             self.path.append(self.ip)
             grad = self.fp(self.ip)
-            if gradient_norm(grad) < self.tol: break
+            if gradient_norm(grad) < self.tol: break  # noqa: E701 (the book's code as printed)
             self.ip = self.ip + self.lr * (-grad)
         return self.ip, self.path

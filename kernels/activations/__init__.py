@@ -1,4 +1,4 @@
-"""Elementwise activations: fused CPU/GPU kernels behind one dispatcher (book chapters 7-9, issue 4).
+"""Elementwise activations: fused CPU/GPU kernels behind one dispatcher (book chapters 7-9).
 
 Public API
 ----------

@@ -104,3 +104,10 @@ def resolve_params(name: str, kwargs: dict) -> dict:
     if name == "gelu" and params["approximate"] not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate: expected 'none' or 'tanh', got {params['approximate']!r}")
     return params
+
+
+def check_prelu_slopes(count: int, x_shape) -> None:
+    """PReLU takes one slope, or one per channel (the last axis of x, eq. 8.6); ValueError otherwise."""
+    channels = x_shape[-1] if len(x_shape) else 1
+    if count != 1 and count != channels:
+        raise ValueError(f"prelu: alpha: expected 1 slope or one per channel (last axis of x, {channels}), got {count}")

@@ -1,39 +1,19 @@
-"""Fused Numba CPU kernels for the activations (issue 4, book sections 7.9 and 8.7).
+"""Fused Numba CPU kernels for the activations (book sections 7.9 and 8.7).
 
 One kernel per activation and direction, float32 and float64: one pass over
-memory, reading the input(s) once and writing an output that the dispatcher
-allocated, no temporaries.
+memory, reading the input(s) once and writing an output the dispatcher
+allocated, no temporaries. The file also holds its own exp, expm1, tanh,
+log1p and erfc written with arithmetic only (range reduction, polynomials, a
+bit cast for 2^k), so LLVM vectorises them with the loop (without Intel SVML a
+``math.exp`` call is scalar); they are checked to a few ulps in
+``tests/kernels/test_activation_kernels.py`` and live here because Numba's
+cache is invalidated per file.
 
-Why this file also holds its own exp/expm1/tanh/log1p/erfc
----------------------------------------------------------
-Without Intel SVML (not installed with Numba from PyPI) a loop that calls
-``math.exp`` is not vectorised: one scalar libm call per element, about ten
-times slower than NumPy's SIMD ``np.exp``. The functions below are written with
-arithmetic only (Cody-Waite range reduction, polynomials, and a bit cast to
-build 2^k), so LLVM vectorises them together with the rest of the loop body.
-Accuracy, checked in ``tests/kernels/test_activation_kernels.py``: exp and
-expm1 within 1 ulp, tanh, log1p and erfc within a few ulps, in float32 and float64.
-They live in this file (not in a module of their own) because Numba's on-disk
-cache is invalidated only when the file of the cached function changes.
-
-Threads
--------
-The kernels are serial (``nogil=True``); no kernel uses ``parallel=True``.
-Measured on this 2-core machine (float32): ``parallel=True`` (prange) halves
-sigmoid at 2^24 elements in isolation (6.2 -> 3.5 ms), but in a training loop
-that alternates a NumPy/OpenBLAS matrix product with the activation, the OpenMP
-workers Numba leaves spinning after each parallel region take the cores from the
-BLAS threads: a (64 x 128) step went from 23 us to 28 ms, a (1024 x 1024) step
-from 9.8 to 55 ms. Instead, the dispatcher cuts large arrays (see
-:data:`PARALLEL_MIN_SIZE`) into one chunk per thread and runs them on a small
-pool of Python threads (the kernels release the GIL); idle Python threads sleep.
-That pays for large arrays (GELU 2^22: 3.7 -> 2.0 ms) and is neutral in the same
-training loop (serial and threaded within 2% of each other, interleaved runs).
-
-Numerics at the edges: no kernel overflows into NaN at +-1000 (sigmoid(-1000) = 0,
-softplus(-1000) = 0, tanh(+-1000) = +-1, GELU/SiLU/Mish(-1000) = -0); at +-inf the
-kernels give what the NumPy reference gives (including its NaN for softsign(+-inf)
-and x * 0 at x = -inf in GELU, SiLU and Mish).
+The kernels are serial and release the GIL; the dispatcher cuts large arrays
+into chunks for the helper threads of :mod:`kernels.threads` (never
+``parallel=True``); PReLU's slope gradient is summed per fixed block, in
+block order, so no result depends on the number of threads. Why, with the
+measurements: docs/design/kernels.md.
 """
 
 from __future__ import annotations
@@ -47,9 +27,10 @@ from numba import types
 from numba.core.extending import intrinsic, overload
 
 from kernels.jit import njit
-from kernels.threads import helper_pool
+from kernels.threads import helper_pool, run_rows
 
-from .catalog import BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2
+from .catalog import (BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2,
+                      check_prelu_slopes)
 
 #: Options of every kernel: release the GIL (threads); NumPy's error model (x / 0 gives
 #: inf instead of raising, which also lets LLVM vectorise divisions); and ``contract``,
@@ -833,6 +814,32 @@ def _run(kernel, arrays, scalars=()):
     return results
 
 
+#: Elements per block of a reduction (PReLU's slope gradient): fixed, whatever the number of threads.
+REDUCTION_BLOCK = 1 << 18
+
+
+def _run_reduction(kernel, arrays, scalars=()):
+    """``kernel(*arrays, *scalars)`` over fixed blocks of rows; returns the blocks' results in block order.
+
+    The blocks (about :data:`REDUCTION_BLOCK` elements, whole rows) depend only
+    on the arrays' shape, never on the number of threads, so summing the
+    results in this order gives the same bits on any number of threads.
+    Large arrays (:data:`PARALLEL_MIN_SIZE`) hand blocks to the helper threads.
+    """
+    rows = arrays[0].shape[0]
+    row_size = max(1, arrays[0].size // max(1, rows))
+    step = max(1, REDUCTION_BLOCK // row_size)
+    n_blocks = max(1, -(-rows // step))  # one (empty) block for an empty array
+    results = [None] * n_blocks
+
+    def blocks(b0, b1):
+        for b in range(b0, b1):
+            results[b] = kernel(*(a[b * step:(b + 1) * step] for a in arrays), *scalars)
+
+    run_rows(blocks, n_blocks, arrays[0].size, min_elements=PARALLEL_MIN_SIZE or arrays[0].size + 1)
+    return results
+
+
 def supports(*arrays) -> bool:
     """True when all arrays are C-contiguous NumPy float32/float64 arrays of one dtype and one shape."""
     first = arrays[0]
@@ -888,11 +895,7 @@ def _rrelu_mean(params):
 def prelu_alpha(alpha, x):
     """PReLU slopes as a C-contiguous 1-D array of x's dtype: shape (1,) or (C,), C = x.shape[-1]."""
     a = np.ascontiguousarray(np.asarray(alpha, dtype=x.dtype).reshape(-1))
-    channels = x.shape[-1] if x.ndim else 1
-    if a.size != 1 and a.size != channels:
-        raise ValueError(
-            f"prelu: alpha: expected 1 slope or one per channel (last axis of x, {channels}), got {a.size}"
-        )
+    check_prelu_slopes(a.size, x.shape)
     return a
 
 
@@ -969,11 +972,13 @@ def prelu_backward(grad_output, x, alpha, out=None):
     out = np.empty_like(grad_output) if out is None else out
     gf, xf, of = _flat(grad_output), _flat(x), _flat(out)
     if a.size == 1:
-        sums = _run(prelu_scalar_bwd, (gf, xf, of), (a[0],))
-        grad_alpha = np.array([sum(sums)], dtype=x.dtype)
+        sums = _run_reduction(prelu_scalar_bwd, (gf, xf, of), (a[0],))
     else:
         c = a.size
-        sums = _run(prelu_channels_bwd, (gf.reshape(-1, c), xf.reshape(-1, c), of.reshape(-1, c)), (a,))
-        grad_alpha = np.sum(sums, axis=0).astype(x.dtype)
+        sums = _run_reduction(prelu_channels_bwd, (gf.reshape(-1, c), xf.reshape(-1, c), of.reshape(-1, c)), (a,))
+    total = sums[0]
+    for partial in sums[1:]:  # block order: the same sum on any number of threads
+        total = total + partial
+    grad_alpha = np.asarray(total, dtype=np.float64).reshape(-1).astype(x.dtype)
     shape = np.shape(alpha) if hasattr(alpha, "shape") else (1,)
     return out, grad_alpha.reshape(shape)

@@ -1,17 +1,16 @@
-"""CuPy kernels for the activations: one ``ElementwiseKernel`` per activation and direction.
+"""CuPy kernels for the activations: one elementwise CUDA kernel per activation and direction.
 
-Each kernel is built on first use and memoized (``<op>_fwd`` / ``<op>_bwd``;
-CuPy also keeps the compiled binary in its on-disk cache), so importing this
-module needs neither CuPy nor a GPU. ``T`` is the array dtype (float32 or
-float64): arithmetic stays in that precision, as in the CPU kernels, except
-GELU's ``erfc``, evaluated in double and rounded once (as SciPy does for float32).
-
-The formulas are the CPU kernels' (:mod:`kernels.activations.cpu`) with the
-CUDA math library's ``exp``, ``expm1``, ``tanh``, ``log1p``, ``erfc``; the
-random slopes of RReLU and the noise of NoisyReLU are drawn on the device by
-the caller (:func:`kernels.activations.draw_rrelu_slopes`, ``draw_noise``).
-Elementwise kernels accept any strides, so only the dtype decides whether an
-array takes this path.
+The CUDA C source lives in :mod:`kernels.activations.gpu_source` (one
+``cupy.RawModule`` per dtype and compile group), the text that the compile
+test also hands to NVRTC, so what CI compiles is what the GPU runs. Modules
+are compiled on first use and memoized (CuPy also keeps the binary in its
+on-disk cache), so importing this module needs neither CuPy nor a GPU.
+``T`` is the array dtype (float32 or float64): arithmetic stays in that
+precision, as in the CPU kernels, except GELU's ``erfc``, evaluated in double
+and rounded once. The random slopes of RReLU and the noise of NoisyReLU are
+drawn on the device by the caller. Inputs of any strides are accepted (copied
+to contiguous arrays first); PReLU's slope gradient is a float64 elementwise
+product summed by CuPy's deterministic reduction.
 """
 
 from __future__ import annotations
@@ -20,90 +19,17 @@ import functools
 
 import numpy as np
 
-from .catalog import BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2
+from . import gpu_source
+from .catalog import BACKWARD_NEEDS, SELU_ALPHA, SELU_SCALE, check_prelu_slopes
+from .catalog import GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SQRT2  # noqa: F401 (importable here, as in camadas 0.1)
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: Threads per block of every activation kernel (grid-stride loops).
+THREADS_PER_BLOCK = 256
+#: Largest grid of a launch (the kernels loop beyond it).
+MAX_BLOCKS = (1 << 31) - 1
 
-_ERFC_NEG_X_OVER_SQRT2 = f"(T)erfc((double)(-x / (T){SQRT2!r}))"
-
-#: name -> (in_params, out_params, operation)
-_SOURCES = {
-    # ---- sigmoidal
-    "sigmoid_fwd": ("T x", "T y", "y = (T)1 / ((T)1 + exp(-x));"),
-    "sigmoid_bwd": ("T g, T y", "T dx", "dx = g * (y * ((T)1 - y));"),
-    "tanh_fwd": ("T x", "T y", "y = tanh(x);"),
-    "tanh_bwd": ("T g, T y", "T dx", "dx = g * ((T)1 - y * y);"),
-    "softsign_fwd": ("T x", "T y", "y = x / ((T)1 + fabs(x));"),
-    "softsign_bwd": ("T g, T x", "T dx", "T a = (T)1 + fabs(x); dx = g * ((T)1 / (a * a));"),
-    "hard_sigmoid_fwd": (
-        "T x", "T y",
-        "T w = x / (T)6 + (T)0.5; w = w < (T)0 ? (T)0 : w; y = w > (T)1 ? (T)1 : w;",
-    ),
-    "hard_sigmoid_bwd": (
-        "T g, T x", "T dx",
-        "dx = (x < (T)-3 || x > (T)3) ? (T)0 : g * (T)(1.0 / 6.0);",
-    ),
-    "hard_tanh_fwd": ("T x", "T y", "T v = x < (T)-1 ? (T)-1 : x; y = v > (T)1 ? (T)1 : v;"),
-    "hard_tanh_bwd": ("T g, T x", "T dx", "dx = (x < (T)-1 || x > (T)1) ? (T)0 : g;"),
-    # ---- rectifiers
-    "relu_fwd": ("T x", "T y", "y = x <= (T)0 ? (T)0 : x;"),
-    "positive_mask_bwd": ("T g, T t", "T dx", "dx = t > (T)0 ? g : (T)0;"),
-    "leaky_fwd": ("T x, T alpha", "T y", "y = x > (T)0 ? x : alpha * x;"),
-    "leaky_bwd": ("T g, T x, T alpha", "T dx", "dx = x > (T)0 ? g : alpha * g;"),
-    "prelu_channels_fwd": (
-        "T x, raw T alpha, int64 channels", "T y",
-        "y = x > (T)0 ? x : alpha[i % channels] * x;",
-    ),
-    "prelu_channels_bwd": (
-        "T g, T x, raw T alpha, int64 channels", "T dx",
-        "dx = x > (T)0 ? g : alpha[i % channels] * g;",
-    ),
-    "rrelu_fwd": ("T x, T slope", "T y", "y = x > (T)0 ? x : slope * x;"),
-    "rrelu_bwd": ("T g, T x, T slope", "T dx", "dx = x > (T)0 ? g : slope * g;"),
-    "scaled_elu_fwd": (
-        "T x, T scale, T alpha", "T y",
-        "T neg = alpha * expm1(x); y = scale * (x > (T)0 ? x : neg);",
-    ),
-    "scaled_elu_bwd": (
-        "T g, T y, T scale, T scale_alpha", "T dx",
-        "dx = y > (T)0 ? g * scale : g * (y + scale_alpha);",
-    ),
-    "noisy_relu_fwd": ("T x, T noise", "T y", "y = x > (T)0 ? x + noise : (T)0;"),
-    # ---- modern
-    "gelu_fwd": ("T x", "T y", f"y = (T)0.5 * x * {_ERFC_NEG_X_OVER_SQRT2};"),
-    "gelu_bwd": (
-        "T g, T x", "T dx",
-        f"dx = g * ((T)0.5 * {_ERFC_NEG_X_OVER_SQRT2} + x * exp((T)-0.5 * x * x) * (T){INV_SQRT_2PI!r});",
-    ),
-    "gelu_tanh_fwd": (
-        "T x", "T y",
-        f"T u = (T){GELU_TANH_K!r} * (x + (T){GELU_TANH_C!r} * x * x * x);"
-        " y = x / ((T)1 + exp((T)-2 * u));",
-    ),
-    "gelu_tanh_bwd": (
-        "T g, T x", "T dx",
-        f"T u = (T){GELU_TANH_K!r} * (x + (T){GELU_TANH_C!r} * x * x * x);"
-        " T s = (T)1 / ((T)1 + exp((T)-2 * u));"
-        f" T inner = (T)1 + (T){3.0 * GELU_TANH_C!r} * x * x;"
-        f" dx = g * (s + x * s * ((T)1 - s) * (T){2.0 * GELU_TANH_K!r} * inner);",
-    ),
-    "silu_fwd": ("T x", "T y", "y = x / ((T)1 + exp(-x));"),
-    "silu_bwd": (
-        "T g, T x", "T dx",
-        "T s = (T)1 / ((T)1 + exp(-x)); dx = g * (s * ((T)1 + x * ((T)1 - s)));",
-    ),
-    "softplus_fwd": ("T x", "T y", "y = (x <= (T)0 ? (T)0 : x) + log1p(exp(-fabs(x)));"),
-    "softplus_bwd": ("T g, T x", "T dx", "dx = g * ((T)1 / ((T)1 + exp(-x)));"),
-    "mish_fwd": (
-        "T x", "T y",
-        "T e = exp(x < (T)20 ? x : (T)20); T n = e * (e + (T)2); y = x * (n / (n + (T)2));",
-    ),
-    "mish_bwd": (
-        "T g, T x", "T dx",
-        "T e = exp(x < (T)20 ? x : (T)20); T n = e * (e + (T)2); T t = n / (n + (T)2);"
-        " T s = (T)1 / ((T)1 + exp(-x)); dx = g * (t + x * s * ((T)1 - t * t));",
-    ),
-}
+_OUTPUT_DTYPES = {"double": np.dtype(np.float64), "int64": np.dtype(np.int64)}
 
 
 def _cupy():
@@ -112,28 +38,88 @@ def _cupy():
     return cupy
 
 
-#: Compiled without fused multiply-add (NVRTC contracts a * b + c by default): the tanh-form
-#: GELU's exponent -2u has condition number |2u|, so u is rounded as the NumPy reference does
-#: (see ``_OPTS_NO_FMA`` in :mod:`kernels.activations.cpu`).
-_NO_FMA = ("gelu_tanh_fwd", "gelu_tanh_bwd")
+@functools.lru_cache(maxsize=None)
+def _module(dtype_name: str, group: str):
+    """The ``cupy.RawModule`` of one compile group for one dtype (compiled by CuPy on first use)."""
+    return _cupy().RawModule(code=gpu_source.module_source(dtype_name, group),
+                             options=gpu_source.module_options(group))
+
+
+class ElementwiseLauncher:
+    """Kernel ``name`` of :mod:`kernels.activations.gpu_source`, called as CuPy's ElementwiseKernel was.
+
+    ``launcher(*params)`` allocates the output (the shape of the first array
+    parameter; dtype ``T``, or double for a ``double`` output) and returns it;
+    ``launcher(*params, out)`` writes into ``out``. Array parameters must share
+    one float32/float64 dtype and one shape; ``scalar`` parameters are
+    converted to ``T`` (or int64), ``raw`` ones passed as arrays.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        params = gpu_source.parameters(name)
+        self.inputs = [p for p in params if p.kind != "output"]
+        (self.output,) = [p for p in params if p.kind == "output"]
+
+    def arguments(self, args, xp=None):
+        """``(values, out, like)``: the kernel's arguments in launch order (``n`` last), checked and converted.
+
+        ``xp`` is the array module (CuPy by default; the tests pass NumPy to
+        check the marshalling without a GPU).
+        """
+        xp = _cupy() if xp is None else xp
+        if len(args) not in (len(self.inputs), len(self.inputs) + 1):
+            raise TypeError(f"{self.name}: expected {len(self.inputs)} arguments "
+                            f"({', '.join(p.name for p in self.inputs)}) and optionally out, got {len(args)}")
+        arrays = [(p, a) for p, a in zip(self.inputs, args) if p.kind == "array"]
+        like = arrays[0][1]
+        dtype = np.dtype(like.dtype)
+        if dtype not in SUPPORTED_DTYPES:
+            raise TypeError(f"{self.name}: {arrays[0][0].name}: expected float32 or float64, got {dtype}")
+        for p, a in arrays:
+            if np.dtype(a.dtype) != dtype or tuple(a.shape) != tuple(like.shape):
+                raise ValueError(f"{self.name}: {p.name}: expected dtype {dtype} and shape {tuple(like.shape)}, "
+                                 f"got {a.dtype} and {tuple(a.shape)}")
+        values = []
+        for p, a in zip(self.inputs, args):
+            if p.kind == "raw" and np.dtype(a.dtype) != dtype:
+                raise ValueError(f"{self.name}: {p.name}: expected dtype {dtype}, got {a.dtype}")
+            if p.kind in ("array", "raw"):
+                values.append(xp.ascontiguousarray(a))
+            elif isinstance(a, xp.ndarray):
+                raise TypeError(f"{self.name}: {p.name}: expected a host scalar, got an array")
+            else:
+                values.append(dtype.type(a) if p.type == "T" else _OUTPUT_DTYPES[p.type].type(a))
+        out_dtype = dtype if self.output.type == "T" else _OUTPUT_DTYPES[self.output.type]
+        given = args[len(self.inputs)] if len(args) > len(self.inputs) else None
+        if given is not None and (tuple(given.shape) != tuple(like.shape) or np.dtype(given.dtype) != out_dtype):
+            raise ValueError(f"{self.name}: out: expected shape {tuple(like.shape)} and dtype {out_dtype}, "
+                             f"got {tuple(given.shape)} and {given.dtype}")
+        out = given if given is not None and given.flags.c_contiguous else xp.empty(like.shape, dtype=out_dtype)
+        values.append(out)
+        values.append(np.int64(like.size))
+        return values, out, like
+
+    def __call__(self, *args):
+        values, out, like = self.arguments(args)
+        n = like.size
+        if n:
+            blocks = min(MAX_BLOCKS, -(-n // THREADS_PER_BLOCK))
+            function = _module(np.dtype(like.dtype).name, gpu_source.group_of(self.name)).get_function(self.name)
+            function((blocks,), (THREADS_PER_BLOCK,), tuple(values))
+        given = args[len(self.inputs)] if len(args) > len(self.inputs) else None
+        if given is not None and given is not out:  # a non-contiguous out: written through a temporary
+            given[...] = out
+            return given
+        return out
 
 
 @functools.lru_cache(maxsize=None)
 def kernel(name: str):
-    """The memoized ``cupy.ElementwiseKernel`` called ``name`` (e.g. ``"sigmoid_fwd"``)."""
-    in_params, out_params, operation = _SOURCES[name]
-    options = ("--fmad=false",) if name in _NO_FMA else ()
-    return _cupy().ElementwiseKernel(in_params, out_params, operation, name, options=options)
-
-
-@functools.lru_cache(maxsize=None)
-def _prelu_alpha_sum():
-    """Reduction of where(x > 0, 0, x g) accumulated in double (``prelu_bwd_alpha``)."""
-    return _cupy().ReductionKernel(
-        "T g, T x", "T dalpha",
-        "x > (T)0 ? 0.0 : (double)x * (double)g", "a + b", "dalpha = (T)a", "0",
-        "prelu_bwd_alpha", reduce_type="double",
-    )
+    """The memoized launcher of kernel ``name`` (e.g. ``"sigmoid_fwd"``), see :class:`ElementwiseLauncher`."""
+    if name not in gpu_source.KERNELS:
+        raise ValueError(f"unknown GPU activation kernel {name!r}; expected one of {', '.join(gpu_source.KERNELS)}")
+    return ElementwiseLauncher(name)
 
 
 def supports(*arrays) -> bool:
@@ -155,11 +141,7 @@ def prelu_alpha(alpha, x):
     """PReLU slopes as a contiguous 1-D CuPy array of x's dtype, shape (1,) or (C,)."""
     cp = _cupy()
     a = cp.ascontiguousarray(cp.asarray(alpha, dtype=x.dtype).reshape(-1))
-    channels = x.shape[-1] if x.ndim else 1
-    if a.size != 1 and a.size != channels:
-        raise ValueError(
-            f"prelu: alpha: expected 1 slope or one per channel (last axis of x, {channels}), got {a.size}"
-        )
+    check_prelu_slopes(a.size, x.shape)
     return a
 
 
@@ -191,9 +173,7 @@ def forward(name, x, out=None, **params):
     if name == "leaky_relu":
         return _launch("leaky_fwd", (x, dt(params["alpha"])), out)
     if name == "prelu":
-        alpha = prelu_alpha(params["alpha"], x)
-        if alpha.size == 1:
-            return _launch("leaky_fwd", (x, alpha[0]), out)
+        alpha = prelu_alpha(params["alpha"], x)  # on the device: no synchronisation to read it
         return _launch("prelu_channels_fwd", (x, alpha, np.int64(alpha.size)), out)
     if name == "rrelu":
         if params["slopes"] is None:
@@ -236,14 +216,15 @@ def backward(name, grad_output, x, y, out=None, **params):
 
 
 def prelu_backward(grad_output, x, alpha, out=None):
-    """(grad_input, grad_alpha) of PReLU on the GPU; grad_alpha has alpha's shape and x's dtype."""
+    """(grad_input, grad_alpha) of PReLU on the GPU; grad_alpha has alpha's shape and x's dtype.
+
+    ``grad_alpha = sum(where(x > 0, 0, x g))`` over every axis but the last
+    (all axes for one slope), each term formed and summed in float64.
+    """
     a = prelu_alpha(alpha, x)
     shape = tuple(alpha.shape) if hasattr(alpha, "shape") else (1,)
-    if a.size == 1:
-        grad_input = _launch("leaky_bwd", (grad_output, x, a[0]), out)
-        grad_alpha = _prelu_alpha_sum()(grad_output, x)
-    else:
-        c = a.size
-        grad_input = _launch("prelu_channels_bwd", (grad_output, x, a, np.int64(c)), out)
-        grad_alpha = _prelu_alpha_sum()(grad_output.reshape(-1, c), x.reshape(-1, c), axis=0)
-    return grad_input, grad_alpha.reshape(shape)
+    c = a.size
+    grad_input = _launch("prelu_channels_bwd", (grad_output, x, a, np.int64(c)), out)
+    terms = kernel("prelu_alpha_terms")(grad_output, x)
+    grad_alpha = terms.sum() if c == 1 else terms.reshape(-1, c).sum(axis=0)
+    return grad_input, grad_alpha.astype(x.dtype).reshape(shape)

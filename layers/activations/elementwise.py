@@ -3,19 +3,36 @@
 Every elementwise activation is a :class:`~layers.base.Layer` whose forward
 and backward call the dispatched kernels of :mod:`kernels.activations`
 (fused Numba kernels for NumPy float32/float64 arrays, CuPy kernels on the
-GPU, the book's NumPy code for anything else). The layer caches only the tensor
-its derivative reads (``kernels.activations.BACKWARD_NEEDS``): the output for
+GPU, the book's NumPy code for anything else). Non-contiguous NumPy inputs
+(transposes, strided slices) are copied to C order first, so they take the
+same fused kernels, with the same results and no spurious overflow warnings
+at extreme values. The layer caches only the tensor its derivative reads
+(``kernels.activations.BACKWARD_NEEDS``): the output for
 Sigmoid, Tanh, ReLU, ELU and SELU (the book's "reuse the function's value",
 section 7.4), the input for the others.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 import backend
 from backend.checks import check_input, check_real, check_seed  # noqa: F401 (check_real, check_seed re-exported)
 from kernels import activations as kernels
 
 from ..base import Layer
+
+
+def contiguous(a):
+    """``a`` in C order: NumPy views (transposes, strided slices) are copied, CuPy arrays (any strides) kept.
+
+    The CPU kernels take C-contiguous arrays only; anything else would fall
+    back to the book's expressions, whose temporaries overflow (with a
+    RuntimeWarning) at extreme values where the kernels do not.
+    """
+    if isinstance(a, np.ndarray) and not a.flags.c_contiguous:
+        return np.ascontiguousarray(a)
+    return a
 
 
 class ElementwiseActivation(Layer):
@@ -49,7 +66,7 @@ class ElementwiseActivation(Layer):
         return {}
 
     def forward(self, input_data):
-        x = check_input(input_data, layer=type(self).__name__)
+        x = contiguous(check_input(input_data, layer=type(self).__name__))
         params = self.kernel_params(x)
         y = kernels.forward(self.kernel, x, **params)
         if kernels.BACKWARD_NEEDS[self.kernel] == "output":
@@ -74,7 +91,7 @@ class ElementwiseActivation(Layer):
                 f"got {tuple(g.shape)}"
             )
         backend.get_array_module(g, cached)  # mixed-device TypeError
-        return g.astype(cached.dtype, copy=False)
+        return contiguous(g.astype(cached.dtype, copy=False))
 
     def backward(self, grad_output):
         cached = self._cached()

@@ -9,9 +9,9 @@ protocol). Its ``params`` is the concatenation of its children's params in
 
 from __future__ import annotations
 
-import numpy as np
 
 import backend
+from backend.checks import check_dtype
 
 from ..base import Layer
 
@@ -115,11 +115,10 @@ class Container(Layer):
         Raises
         ------
         TypeError
-            ``dtype`` is not a floating-point dtype (nothing is changed).
+            ``dtype`` is not float32 or float64 (float16 is refused, see :mod:`backend.dtypes`);
+            nothing is changed.
         """
-        if np.dtype(dtype).kind != "f":
-            raise TypeError(f"{type(self).__name__}.astype: dtype: expected a float dtype (float32, float64), "
-                            f"got {np.dtype(dtype)}")
+        dtype = check_dtype(dtype, where=f"{type(self).__name__}.astype")
         for layer in self._children_with("astype"):
             layer.astype(dtype)
         return self

@@ -26,7 +26,6 @@ import numbers
 
 import numpy as np
 
-import backend
 from backend.checks import check_positive_int
 
 from .. import training
@@ -95,6 +94,9 @@ class Sequential(Container):
 
     def add(self, layer):
         """Append a layer; returns self."""
+        if isinstance(layer, type):
+            raise TypeError(f"layers[{len(self.layers)}]: expected a Layer instance, got the class {layer.__name__} "
+                            f"(call it: {layer.__name__}(...))")
         self.layers.append(check_layer(layer, f"layers[{len(self.layers)}]"))
         return self
 
@@ -203,6 +205,22 @@ class Sequential(Container):
         directory and renamed, so an interrupted save never leaves a partial file.
         """
         return checkpoint.save_model(self, path)
+
+    def export_onnx(self, path, input_shape=None) -> str:
+        """Write the model to ``path`` as an ONNX file (evaluation mode, float32, dynamic batch); return the path.
+
+        ``input_shape`` is one sample's shape (no batch axis); default: the
+        constructor's ``input_shape``, else ``(input_size,)`` of a first Dense
+        layer. See :func:`layers.saving.onnx.export` (needs ``pip install "camadas[onnx]"``).
+        """
+        from ..saving import onnx
+
+        if input_shape is None:
+            input_shape = self._guess_input_shape()
+            if input_shape is None:
+                raise ValueError("export_onnx: input_shape: expected one sample's shape, e.g. (8, 8, 1), got None "
+                                 "(the model cannot guess it: its first layer is not a Dense)")
+        return onnx.export(self, path, input_shape)
 
     @classmethod
     def load(cls, path, device=None) -> "Sequential":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import backend
-from backend.checks import check_input, check_pair, check_positive_int
+from backend.checks import check_input, check_pair, check_positive_int, check_seed
 from kernels import conv2d
 from kernels.geometry import conv2d_output_size
 
@@ -68,6 +68,7 @@ class Convolution2D(Layer):
         self.padding = _padding_pair(padding)
         kh, kw = self.kernel_size
         shape = (self.num_filters, self.input_channels, kh, kw)
+        seed = check_seed(seed, "Convolution2D")
         self.kernels = make_param(weight_init, shape, self.input_channels * kh * kw, self.num_filters * kh * kw, seed)
         self.biases = filled((self.num_filters, 1), 0.0)
         self.params = [self.kernels, self.biases]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import backend
-from backend.checks import check_input, check_positive_int
+from backend.checks import check_bool, check_input, check_positive_int, check_seed
 
 from ..base import Layer
 from ..initializers import filled, make_param
@@ -39,10 +39,11 @@ class Dense(Layer):
         super().__init__()
         self.input_size = check_positive_int(input_size, "input_size")
         self.output_size = check_positive_int(output_size, "output_size")
+        seed = check_seed(seed, "Dense")
         self.W = make_param(weight_init, (self.input_size, self.output_size), self.input_size, self.output_size,
                             seed)
         self.params = [self.W]
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_bool(use_bias, "use_bias", "Dense")
         if self.use_bias:
             self.b = filled((self.output_size,), 0.0)
             self.params.append(self.b)
@@ -65,6 +66,10 @@ class Dense(Layer):
     def backward(self, grad_output):
         if self.input is None:
             raise RuntimeError("Dense.backward called before forward")
+        expected = (self.input.shape[0], self.output_size)
+        if tuple(getattr(grad_output, "shape", ())) != expected:
+            raise ValueError(f"Dense: grad_output: expected shape {expected} (the last forward's output), "
+                             f"got {tuple(getattr(grad_output, 'shape', ()))}")
         grad_input = grad_output @ self.W.T
         grads = [self.input.T @ grad_output]
         if self.use_bias:

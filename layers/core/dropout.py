@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
 import backend
-from backend.checks import check_input, check_rate
+from backend.checks import check_input, check_rate, check_seed
 
 from ..base import Layer
 
@@ -44,17 +40,14 @@ class Dropout(Layer):
 
     Notes
     -----
-    The mask is drawn in the input's dtype (float32 stays float32; float16 is
-    drawn in float32 and cast), never as a bool/int array that would promote
-    the output to float64.
+    The mask is drawn in the input's dtype (float32 stays float32), never as a
+    bool/int array that would promote the output to float64.
     """
 
     def __init__(self, rate, seed=None):
         super().__init__()
         self.rate = check_rate(rate, "rate")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"Dropout: seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_seed(seed, "Dropout")
         self._rng = None
         self._rng_xp = None
         self.mask = None
@@ -67,7 +60,7 @@ class Dropout(Layer):
         ``check_gradients(layer, x, reset=lambda l: l.reset_rng(0))``.
         """
         if seed is not None:
-            self.seed = int(seed)
+            self.seed = check_seed(seed, "Dropout")
         self._rng = None
         self._rng_xp = None
         return self
@@ -87,8 +80,7 @@ class Dropout(Layer):
             self._identity = True
             return x
         xp = backend.get_array_module(x)
-        draw_dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
-        uniform = self._generator(xp).random(x.shape, dtype=draw_dtype)  # U[0, 1)
+        uniform = self._generator(xp).random(x.shape, dtype=x.dtype)  # U[0, 1)
         keep = uniform >= self.rate                                      # P(keep) = 1 - rate
         scale = 1.0 / (1.0 - self.rate)
         self.mask = keep.astype(x.dtype) * x.dtype.type(scale)

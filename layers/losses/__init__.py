@@ -1,6 +1,6 @@
 """Losses (book chapters 10-11, eq. 6.4; slides 003) and the ``get_loss`` lookup.
 
-Every loss follows the :class:`~layers.loss_base.Loss` protocol::
+Every loss follows the :class:`~layers.losses.base.Loss` protocol::
 
     E = loss.forward(y_pred, y_true)   # Python float
     grad = loss.backward()             # dE/dy_pred, shape and dtype of y_pred
@@ -19,8 +19,10 @@ class                                   names for ``get_loss``               boo
 :class:`MulticlassHinge`                "multiclass_hinge"                   slides 003
 ======================================  ===================================  ==================
 
-The classes live in small modules (``loss_base``, ``loss_regression``,
-``loss_classification``) and are all importable from here.
+The classes live in small modules (``base``, ``regression``,
+``classification``) and are all importable from here. ``fit`` and
+``evaluate`` build a loss named by a string with :func:`loss_for_model`,
+which reads ``from_logits`` from the model's last layer (module ``for_model``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "MulticlassHinge",
     "SparseCategoricalCrossEntropy",
     "get_loss",
+    "loss_for_model",
 ]
 
 LOSSES = {
@@ -105,3 +108,6 @@ def get_loss(name_or_obj, **kwargs) -> Loss:
     raise TypeError(
         f"get_loss: expected a loss name (str), a Loss subclass or a Loss instance, got {type(name_or_obj).__name__}"
     )
+
+
+from .for_model import loss_for_model  # noqa: E402 (it uses get_loss, defined above)

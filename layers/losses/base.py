@@ -20,6 +20,12 @@ For the element-wise losses (MSE, MAE, Huber, BCE, Hinge) N is the number of
 elements of ``y_pred``; for the class-axis losses (categorical cross-entropy,
 sparse, KL, multiclass hinge) ℓ_n is a per-sample sum over the last axis and N
 is the number of samples (every axis but the last).
+
+:meth:`Loss.check_targets` is the one check of the targets' shape and values
+(labels in range, probabilities in [0, 1], ...): ``forward`` runs it on every
+batch, and ``fit``/``evaluate`` run it once on the whole ``y`` (in chunks)
+before anything changes, so a bad label in a late batch is reported before
+training starts, with its value and position.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 import backend
-from backend.checks import check_input
+from backend.checks import check_input, first_violation, format_index
 
 
 def _describe(x) -> str:
@@ -73,8 +79,28 @@ class Loss:
         """Derivative of the *sum* of the unreduced values w.r.t. ``y_pred``."""
         raise NotImplementedError
 
+    def check_targets(self, y_true, y_pred_shape, name: str = "y_true") -> None:
+        """Raise ValueError unless ``y_true`` holds valid targets for predictions of shape ``y_pred_shape``.
+
+        The hook that :meth:`forward` runs on every batch and that
+        :func:`layers.training.fit` and ``evaluate`` run once on the whole
+        ``y`` before training (scanning it in chunks: no full-size
+        temporaries). Messages name ``name``, the offending value and its
+        position (``y[500]``). The base class checks nothing; each loss
+        documents its rule (labels in ``[0, classes)``, targets in ``[0, 1]``, ...).
+
+        Parameters
+        ----------
+        y_true : array, shape (samples, ...)
+            Targets (NumPy or CuPy), as given to ``forward`` or ``fit``.
+        y_pred_shape : tuple of int
+            Shape of the predictions for these targets (``(samples,) + output shape``).
+        name : str
+            The argument's name in messages (``"y"`` in ``fit``).
+        """
+
     def _prepare_targets(self, y_pred, y_true, xp):
-        """Check and convert ``y_true``; default: same shape as y_pred, cast to its dtype."""
+        """Convert ``y_true`` (checked by :meth:`check_targets`); default: same shape as y_pred, cast to its dtype."""
         self._check_same_shape(y_pred, y_true)
         return y_true.astype(y_pred.dtype, copy=False)
 
@@ -106,6 +132,7 @@ class Loss:
             raise ValueError(f"{name}: y_pred: expected a non-empty array, got shape {tuple(y_pred.shape)}")
         if self.per_sample and y_pred.ndim < 1:
             raise ValueError(f"{name}: y_pred: expected an array of shape (..., classes), got a 0-D array")
+        self.check_targets(y_true, tuple(y_pred.shape))
         y_true = self._prepare_targets(y_pred, y_true, xp)
         values = self._values(y_pred, y_true, xp)
         count = int(values.size)
@@ -128,12 +155,23 @@ class Loss:
         return self.forward(y_pred, y_true)
 
     # -- helpers -------------------------------------------------------------
-    def _check_same_shape(self, y_pred, y_true):
-        if tuple(y_pred.shape) != tuple(y_true.shape):
+    def _check_same_shape(self, y_pred, y_true, name: str = "y_true"):
+        self._check_shape(y_true, tuple(y_pred.shape), name)
+
+    def _check_shape(self, y_true, y_pred_shape, name: str):
+        if tuple(y_true.shape) != tuple(y_pred_shape):
             raise ValueError(
-                f"{type(self).__name__}: y_true: expected the shape of y_pred {tuple(y_pred.shape)}, "
+                f"{type(self).__name__}: {name}: expected the shape of y_pred {tuple(y_pred_shape)}, "
                 f"got shape {tuple(y_true.shape)}"
             )
+
+    def _check_values(self, y_true, is_bad, expected: str, name: str, what: str = "got"):
+        """ValueError naming the first entry of ``y_true`` where ``is_bad(chunk, xp)`` holds (chunked scan)."""
+        found = first_violation(y_true, is_bad)
+        if found is not None:
+            index, value = found
+            raise ValueError(f"{type(self).__name__}: {name}: expected {expected}, {what} {_number(value)} "
+                             f"at {format_index(name, index)}")
 
     def get_config(self) -> dict:
         """Constructor arguments (for saving a model's training setup)."""
@@ -142,6 +180,20 @@ class Loss:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _number(value) -> str:
+    """A target for a message: integral values without a decimal point, lists as they are."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def in_unit_interval(chunk, xp):
+    """Bad-entry mask for targets that must lie in [0, 1] (NaN is bad too)."""
+    return ~((chunk >= 0) & (chunk <= 1))
 
 
 def probability_epsilon(dtype) -> float:

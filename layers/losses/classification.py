@@ -11,11 +11,11 @@ non-zero gradient.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from .base import Loss, log_softmax, probability_epsilon, stable_sigmoid
+from backend.checks import check_bool, check_positive, first_violation, format_index
+
+from .base import Loss, in_unit_interval, log_softmax, probability_epsilon, stable_sigmoid
 
 
 def _clip_probabilities(p, xp, high=True):
@@ -41,12 +41,18 @@ class BinaryCrossEntropy(Loss):
     Shapes
     ------
     y_pred, y_true : (batch, ...) of the same shape; targets d in [0, 1]
-    (any numeric dtype; soft labels allowed).
+    (any numeric dtype; soft labels allowed). A target outside [0, 1] (or NaN)
+    raises ValueError naming its value and position (:meth:`check_targets`).
     """
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean"):
         super().__init__(reduction)
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_bool(from_logits, "from_logits", type(self).__name__)
+
+    def check_targets(self, y_true, y_pred_shape, name="y_true"):
+        """Same shape as the predictions, every target in [0, 1]."""
+        self._check_shape(y_true, y_pred_shape, name)
+        self._check_values(y_true, in_unit_interval, "targets in [0, 1]", name)
 
     def _values(self, y_pred, y_true, xp):
         if self.from_logits:
@@ -77,17 +83,21 @@ class Hinge(Loss):
     Shapes: y_pred, y_true (batch, ...) of the same shape.
     """
 
+    def check_targets(self, y_true, y_pred_shape, name="y_true"):
+        """Same shape as the predictions; labels in {-1, 1} or in {0, 1} over the whole array (never both -1 and 0)."""
+        self._check_shape(y_true, y_pred_shape, name)
+        self._check_values(y_true, lambda c, xp: ~((c == -1) | (c == 0) | (c == 1)),
+                           "labels in {-1, 1} (or {0, 1})", name, what="got the label")
+        first_zero = first_violation(y_true, lambda c, xp: c == 0)
+        first_minus = first_violation(y_true, lambda c, xp: c == -1) if first_zero is not None else None
+        if first_minus is not None:
+            raise ValueError(
+                f"Hinge: {name}: expected labels in {{-1, 1}} or in {{0, 1}}, got a mix of -1 "
+                f"(at {format_index(name, first_minus[0])}) and 0 (at {format_index(name, first_zero[0])})")
+
     def _prepare_targets(self, y_pred, y_true, xp):
-        self._check_same_shape(y_pred, y_true)
         t = y_true.astype(y_pred.dtype, copy=False)
-        is_zero, is_one, is_minus = t == 0, t == 1, t == -1
-        bad = ~(is_zero | is_one | is_minus)
-        if bool(bad.any()):
-            value = float(t[bad].ravel()[0])
-            raise ValueError(f"Hinge: y_true: expected labels in {{-1, 1}} (or {{0, 1}}), got the label {value:g}")
-        if bool(is_zero.any()):
-            if bool(is_minus.any()):
-                raise ValueError("Hinge: y_true: expected labels in {-1, 1} or in {0, 1}, got a mix of -1, 0 and 1")
+        if bool((t == 0).any()):  # the {0, 1} encoding (check_targets refused a mix with -1)
             t = 2.0 * t - 1.0
         return t
 
@@ -118,13 +128,19 @@ class CategoricalCrossEntropy(Loss):
     Shapes
     ------
     y_pred, y_true : (batch, ..., classes) of the same shape; the class axis is last.
+    Targets are probabilities: a value outside [0, 1] raises ValueError (:meth:`check_targets`).
     """
 
     per_sample = True
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean"):
         super().__init__(reduction)
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_bool(from_logits, "from_logits", type(self).__name__)
+
+    def check_targets(self, y_true, y_pred_shape, name="y_true"):
+        """Same shape as the predictions, every target probability in [0, 1]."""
+        self._check_shape(y_true, y_pred_shape, name)
+        self._check_values(y_true, in_unit_interval, "target probabilities in [0, 1]", name)
 
     def _log_probabilities(self, y_pred, xp):
         if self.from_logits:
@@ -149,7 +165,8 @@ class SparseCategoricalCrossEntropy(Loss):
 
     ℓ_n = -log p_{n, t_n},   E = (1/N) Σ_n ℓ_n;  dℓ_n/dp_{n,k} = -[k = t_n] / p_{n,k}
     (probabilities, clipped to [1e-7, 1]) or dℓ_n/dz_{n,k} = softmax(z_n)_k - [k = t_n]
-    (``from_logits=True``, through log-sum-exp).
+    (``from_logits=True``: -log softmax(z_n)_{t_n}, the log-sum-exp path of
+    :class:`CategoricalCrossEntropy`, exact at logits of 1e4 in float32).
 
     Parameters
     ----------
@@ -170,42 +187,40 @@ class SparseCategoricalCrossEntropy(Loss):
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean"):
         super().__init__(reduction)
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_bool(from_logits, "from_logits", type(self).__name__)
 
-    def _prepare_targets(self, y_pred, y_true, xp):
-        name = type(self).__name__
-        expected = tuple(y_pred.shape[:-1])
-        if tuple(y_true.shape) == expected + (1,):
-            y_true = y_true.reshape(expected)
-        if tuple(y_true.shape) != expected:
+    def check_targets(self, y_true, y_pred_shape, name="y_true"):
+        """Labels of shape ``y_pred_shape[:-1]`` (or with a trailing 1), integral, in ``[0, classes)``."""
+        loss = type(self).__name__
+        expected = tuple(y_pred_shape[:-1])
+        if tuple(y_true.shape) not in (expected, expected + (1,)):
             raise ValueError(
-                f"{name}: y_true: expected integer labels of shape {expected} (y_pred.shape[:-1] for y_pred of "
-                f"shape {tuple(y_pred.shape)}), got shape {tuple(y_true.shape)}"
+                f"{loss}: {name}: expected integer labels of shape {expected} (y_pred.shape[:-1] for y_pred of "
+                f"shape {tuple(y_pred_shape)}), got shape {tuple(y_true.shape)}"
             )
         if y_true.dtype.kind == "f":
-            if not bool((y_true == xp.floor(y_true)).all()):
-                value = float(y_true[y_true != xp.floor(y_true)].ravel()[0])
-                raise ValueError(f"{name}: y_true: expected integer class labels, got the label {value:g}")
-        classes = int(y_pred.shape[-1])
-        labels = y_true.astype(np.int64, copy=False)
-        bad = (labels < 0) | (labels >= classes)
-        if bool(bad.any()):
-            value = int(labels[bad].ravel()[0])
+            self._check_values(y_true, lambda c, xp: c != xp.floor(c), "integer class labels", name,
+                               what="got the label")
+        classes = int(y_pred_shape[-1])
+        found = first_violation(y_true, lambda c, xp: (c < 0) | (c >= classes))
+        if found is not None:
+            index, value = found
             raise ValueError(
-                f"{name}: y_true: label {value} is out of range [0, {classes}) for y_pred with {classes} classes"
+                f"{loss}: {name}: label {int(value)} is out of range [0, {classes}) for y_pred with {classes} "
+                f"classes, at {format_index(name, index)}"
             )
-        return labels
+
+    def _prepare_targets(self, y_pred, y_true, xp):
+        return y_true.reshape(y_pred.shape[:-1]).astype(np.int64, copy=False)
 
     def _one_hot(self, labels, y_pred, xp):
         classes = y_pred.shape[-1]
         return (xp.arange(classes) == labels[..., None]).astype(y_pred.dtype)
 
     def _values(self, y_pred, labels, xp):
+        if self.from_logits:  # the path of CategoricalCrossEntropy: exact at logits of 1e4 in float32
+            return -xp.take_along_axis(log_softmax(y_pred, xp), labels[..., None], axis=-1)[..., 0]
         picked = xp.take_along_axis(y_pred, labels[..., None], axis=-1)[..., 0]
-        if self.from_logits:
-            shift = y_pred.max(axis=-1)
-            logsumexp = shift + xp.log(xp.exp(y_pred - shift[..., None]).sum(axis=-1))
-            return logsumexp - picked
         return -xp.log(_clip_probabilities(picked, xp, high=False))
 
     def _grad(self, y_pred, labels, xp):
@@ -222,17 +237,23 @@ class KLDivergence(Loss):
     """Kullback-Leibler divergence KL(d ‖ p) (slides 003).
 
     ℓ_n = Σ_k d_{n,k} (log d_{n,k} - log p_{n,k}),   E = (1/N) Σ_n ℓ_n;
-    dℓ/dp = -d / p.  Both d and p are clipped to [1e-7, 1] inside the logarithms,
-    so terms with d = 0 contribute 0.
+    dℓ/dp = -d / p.  p is clipped to [1e-7, 1] inside the logarithm; d log d is
+    exact for d > 0 and 0 at d = 0 (its limit), so terms with d = 0 contribute 0.
 
     Shapes: y_pred (probabilities), y_true (a target distribution):
-    (batch, ..., classes) of the same shape; the class axis is last.
+    (batch, ..., classes) of the same shape; the class axis is last. A target
+    outside [0, 1] raises ValueError (:meth:`check_targets`).
     """
 
     per_sample = True
 
+    def check_targets(self, y_true, y_pred_shape, name="y_true"):
+        """Same shape as the predictions, every target probability in [0, 1]."""
+        self._check_shape(y_true, y_pred_shape, name)
+        self._check_values(y_true, in_unit_interval, "target probabilities in [0, 1]", name)
+
     def _values(self, y_pred, y_true, xp):
-        log_d = xp.log(_clip_probabilities(y_true, xp, high=False))
+        log_d = xp.log(xp.where(y_true > 0, y_true, 1))  # d log d -> 0 at d = 0; exact for tiny d
         log_p = xp.log(_clip_probabilities(y_pred, xp, high=False))
         return (y_true * (log_d - log_p)).sum(axis=-1)
 
@@ -257,18 +278,21 @@ class MulticlassHinge(Loss):
     Shapes
     ------
     y_pred : (batch, ..., classes) raw scores s; y_true : one-hot targets of the
-    same shape (the correct class y_n is where d_{n,k} = 1).
+    same shape (the correct class y_n is where d_{n,k} = 1); anything else
+    (values other than 0 and 1, rows without exactly one 1) raises ValueError.
     """
 
     per_sample = True
 
     def __init__(self, margin: float = 1.0, reduction: str = "mean"):
         super().__init__(reduction)
-        if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
-            raise TypeError(f"MulticlassHinge: margin: expected a positive number, got {type(margin).__name__}")
-        if not margin > 0:
-            raise ValueError(f"MulticlassHinge: margin: expected a positive number, got {margin}")
-        self.margin = float(margin)
+        self.margin = check_positive(margin, "margin", "MulticlassHinge")
+
+    def check_targets(self, y_true, y_pred_shape, name="y_true"):
+        """Same shape as the predictions, one-hot rows (0s and a single 1)."""
+        self._check_shape(y_true, y_pred_shape, name)
+        self._check_values(y_true, lambda c, xp: ~((c == 0) | (c == 1)), "one-hot targets (0 or 1)", name)
+        self._check_values(y_true, lambda c, xp: c.sum(axis=-1) != 1, "one-hot rows (a single 1)", name)
 
     def _active(self, y_pred, y_true):
         correct = (y_pred * y_true).sum(axis=-1, keepdims=True)

@@ -6,7 +6,7 @@ is r = y_pred - y_true.
 
 from __future__ import annotations
 
-import numbers
+from backend.checks import check_positive
 
 from .base import Loss
 
@@ -77,11 +77,7 @@ class Huber(Loss):
 
     def __init__(self, delta: float = 1.0, reduction: str = "mean"):
         super().__init__(reduction)
-        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
-            raise TypeError(f"Huber: delta: expected a positive number, got {type(delta).__name__} {delta!r}")
-        if not delta > 0:
-            raise ValueError(f"Huber: delta: expected a positive number, got {delta}")
-        self.delta = float(delta)
+        self.delta = check_positive(delta, "delta", "Huber")
 
     def _values(self, y_pred, y_true, xp):
         r = xp.abs(y_pred - y_true)

@@ -32,18 +32,18 @@ save of the same checkpoint are removed by the next save.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 import backend
+from backend.checks import SUPPORTED_DTYPES
 
 from ..base import Layer
 from ..initializers import INITIALIZERS, deferred_allocation, initializer_name
+from .files import check_directory, write_atomically
 from .registry import LIBRARY_PACKAGES, layer_class, layer_name
 
 FORMAT = "camadas.Sequential"
@@ -205,27 +205,6 @@ def build_layer(spec: dict, path: str, depth: int = 0) -> Layer:
 
 
 # -- saving ---------------------------------------------------------------------------
-def _remove_stale_temporaries(directory: str, base: str) -> None:
-    """Delete ``.<base>.<pid>.*.tmp`` files whose writing process no longer exists (a crashed save)."""
-    for tmp in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*.tmp")):
-        parts = os.path.basename(tmp)[len(base) + 2:].split(".")
-        try:
-            pid = int(parts[0])
-        except (ValueError, IndexError):
-            continue
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        except OSError:  # exists but not ours (EPERM): leave it
-            pass
-
-
 def save_model(model, path) -> str:
     """Write ``model`` (architecture, parameters, buffers) to ``path`` atomically; return the path.
 
@@ -239,34 +218,14 @@ def save_model(model, path) -> str:
     FileNotFoundError
         The destination directory does not exist.
     """
-    path = os.fspath(path)
+    path = check_directory(path, "save")
     architecture = json.dumps({"version": VERSION, "model": layer_spec(model)})
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: directory {directory!r} does not exist (path {path!r})")
     arrays = {"format": np.array(FORMAT), "architecture": np.array(architecture)}
     for k, p in enumerate(model.params):
         arrays[f"param.{k}"] = backend.to_numpy(p)
     for key, b in model.buffers.items():
         arrays[f"buffer.{key}"] = backend.to_numpy(b)
-
-    base = os.path.basename(path)
-    _remove_stale_temporaries(directory, base)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -336,8 +295,9 @@ def _check_arrays(path: str, model, headers: dict):
     pairs = [(f"param.{k}", p) for k, p in enumerate(params)] + [(f"buffer.{k}", b) for k, b in buffers.items()]
     for entry, placeholder in pairs:
         shape, dtype = headers[entry]
-        if dtype.kind != "f":
-            raise CheckpointError(f"{where}: {entry}: expected a float array, the file holds dtype {dtype}")
+        if dtype not in SUPPORTED_DTYPES:
+            raise CheckpointError(f"{where}: {entry}: expected a float array (float32 or float64), the file holds "
+                                  f"dtype {dtype}")
         if shape != tuple(placeholder.shape):
             raise CheckpointError(f"{where}: {entry}: expected shape {tuple(placeholder.shape)}, the file holds "
                                   f"{shape}")

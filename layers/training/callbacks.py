@@ -33,7 +33,7 @@ class Callback:
     ----------
     model : Sequential
         Set by ``fit`` before ``on_train_begin``. ``model.history`` is the
-        :class:`layers.history.History` being filled.
+        :class:`layers.training.history.History` being filled.
     """
 
     model = None

@@ -1,8 +1,11 @@
 """Data checks and batching for :meth:`layers.Sequential.fit`, ``evaluate`` and ``predict`` (book chapter 6).
 
 Everything here runs before training starts, so bad data (NaN/inf, mismatched
-lengths, non-numeric dtypes) is reported with the argument's name instead of
-surfacing as a NaN loss several epochs later.
+lengths, non-numeric dtypes, targets the loss refuses) is reported with the
+argument's name instead of surfacing as a NaN loss several epochs later. The
+whole-array scans go in chunks (:func:`backend.checks.chunks`), so checking a
+60000 x 784 set holds no full-size temporary (memory-mapped data is read a
+chunk at a time).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import backend
+from backend.checks import chunks, first_violation, format_index
 
 
 def as_array(a, name: str):
@@ -29,7 +33,9 @@ def as_array(a, name: str):
 
 
 def check_finite(a, name: str) -> None:
-    """Raise a ValueError naming ``name``, the count and the first sample when a float ``a`` holds NaN/inf.
+    """Raise a ValueError naming ``name``, the first bad value and its sample when a float ``a`` holds NaN/inf.
+
+    Scans ``a`` in chunks (temporaries of about 1 MiB, whatever its size).
 
     Parameters
     ----------
@@ -38,15 +44,48 @@ def check_finite(a, name: str) -> None:
     """
     if a.dtype.kind != "f":
         return
-    xp = backend.get_array_module(a)
-    bad = ~xp.isfinite(a)
-    count = int(xp.count_nonzero(bad))
-    if count:
-        first = int(xp.argmax(bad.reshape(len(a), -1).any(axis=1))) if a.ndim else 0
+    found = first_violation(a, lambda chunk, xp: ~xp.isfinite(chunk))
+    if found is not None:
+        index, value = found
+        xp = backend.get_array_module(a)
+        count = sum(int(chunk.size - xp.count_nonzero(xp.isfinite(chunk))) for _, chunk in chunks(a))
         raise ValueError(
-            f"{name}: expected finite values, got {count} NaN/inf value(s) (first in sample {first}); "
-            "clean or impute the data before fit (training has not started)"
+            f"{name}: expected finite values, got {count} NaN/inf value(s) (first in sample "
+            f"{index[0] if index else 0}), {value} at {format_index(name, index)}; clean or impute the data "
+            "before fit (training has not started)"
         )
+
+
+def check_targets(loss, y, output_shape, yname: str = "y") -> None:
+    """Run ``loss.check_targets`` once on the whole ``y`` for a model whose output has ``output_shape``.
+
+    Parameters
+    ----------
+    loss : Loss
+    y : array, shape (samples, ...)
+    output_shape : tuple of int
+        The model's output shape for any batch (its first axis is replaced by ``len(y)``).
+    yname : str
+        The argument's name in the message (``"y"``, ``"y_val"``).
+    """
+    loss.check_targets(y, (len(y),) + tuple(output_shape[1:]), name=yname)
+
+
+def batch_error(exc, argument: str, epoch: int, step: int, index):
+    """``exc`` again, its message prefixed with the argument, the batch and the epoch (counting from 1).
+
+    For the failures that only a later batch can reveal (a custom loss's
+    check, a layer refusing values it meets in training).
+    """
+    if isinstance(index, slice):
+        samples = f"samples {index.start}..{index.stop - 1}"
+    else:
+        shown = ", ".join(str(int(i)) for i in index[:5])
+        samples = f"samples {shown}{', ...' if len(index) > 5 else ''} of the shuffled order"
+    try:
+        return type(exc)(f"{argument}: batch {step + 1} of epoch {epoch + 1} ({samples}): {exc}")
+    except Exception:  # an exception type whose constructor wants more than a message
+        return exc
 
 
 def check_data(X, y, xname: str = "X", yname: str = "y"):

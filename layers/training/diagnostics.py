@@ -154,7 +154,7 @@ def dead_unit_fractions(model, X, select=None) -> tuple:
 
     chosen = [(path, layer) for path, layer in leaves if (select or default_select)(layer)]
     originals = []
-    for key, (path, layer) in enumerate(chosen):
+    for key, (_path, layer) in enumerate(chosen):
         original = layer.forward
 
         def observed(input_data, _layer=layer, _original=original, _key=key):

@@ -21,12 +21,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import backend
-from backend.checks import check_nonnegative, check_positive_int, check_positive_or_none
+from backend.checks import check_bool, check_nonnegative, check_positive_int, check_positive_or_none, check_seed
 
 from ..base import restore_modes, set_mode, takes_integer_input, walk, weight_mask
 from . import metrics as metrics_module
 from .callbacks import Callback
-from .data import check_data, take_batch
+from .data import batch_error, check_data, check_targets, take_batch
 from .diagnostics import (
     DeadReluMonitor,
     gradient_norms_by_layer,
@@ -58,7 +58,12 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     y : array, shape (samples, ...)
         Targets (floats, cast to the model's dtype; integer class labels kept).
     loss : str or Loss
-        See :func:`layers.losses.get_loss` (default ``"mse"``).
+        See :func:`layers.losses.get_loss` (default ``"mse"``). A string naming
+        a cross-entropy (``"bce"``, ``"categorical_crossentropy"``,
+        ``"sparse_categorical_crossentropy"``) is built with
+        ``from_logits=True`` unless the model's last layer is a Softmax,
+        Sigmoid or HardSigmoid (:func:`layers.losses.loss_for_model`); pass a
+        Loss instance to choose yourself.
     optimizer : str or optimizer
         An object with ``step(params, grads)`` or a name for
         :func:`optimizers.get_optimizer` (default ``"sgd"``).
@@ -93,7 +98,7 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     track_gradients : bool
         Record ``"grad_norms"`` (per layer with parameters) and
         ``"dead_relu_fraction"`` (per ReLU layer, nested ones included) per
-        epoch (see :class:`~layers.history.History`).
+        epoch (see :class:`~layers.training.history.History`).
 
     Returns
     -------
@@ -109,18 +114,24 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
         NaN/inf in X or y, X and y of different lengths, an empty set,
         batch_size or epochs < 1, data that does not fit the model (checked on
         one sample of ``X``/``y`` and of ``validation_data`` before training:
-        the message names the argument), an option set both here and in the
-        optimizer, before training starts.
+        the message names the argument), targets the loss refuses anywhere in
+        ``y`` or ``y_val`` (``Loss.check_targets``, run once on the whole
+        array: a label out of range at sample 500 is reported, with its value
+        and position, before training starts), an option set both here and in
+        the optimizer, before training starts. A failure that only a later
+        batch can reveal names the argument, the batch and the epoch.
     TypeError
         Non-numeric data, a non-callback in callbacks.
     """
-    from ..losses import get_loss
+    from ..losses import loss_for_model
 
     epochs = check_positive_int(epochs, "epochs")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
+    shuffle, track_gradients = check_bool(shuffle, "shuffle"), check_bool(track_gradients, "track_gradients")
+    seed = check_seed(seed)
     options = {"clipnorm": check_positive_or_none(clipnorm, "clipnorm"),
                "clipvalue": check_positive_or_none(clipvalue, "clipvalue"),
                "l1": check_nonnegative(l1, "l1"), "l2": check_nonnegative(l2, "l2")}
@@ -138,7 +149,7 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks[{i}]: expected a layers.callbacks.Callback, got {type(cb).__name__}")
-    loss = get_loss(loss)
+    loss = loss_for_model(loss, model)
     optimizer = _resolve_optimizer(optimizer, options)
     dev, dtype = model_device(model), model_dtype(model)
     cast = not takes_integer_input(model)
@@ -146,7 +157,7 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     _dry_run(model, loss, X, y, dev, dtype, "X", "y", cast)
     if validation_data is not None:
         _dry_run(model, loss, X_val, y_val, dev, dtype, "validation_data[0] (X_val)", "validation_data[1] (y_val)",
-                 cast)
+                 cast, target_name="y_val")
 
     n = len(X)
     batch_size = n if batch_size is None else min(batch_size, n)
@@ -195,11 +206,17 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
                             index = order[step * batch_size:(step + 1) * batch_size]
                         xb = take_batch(X, index, dev, dtype, cast_integers=cast)
                         yb = take_batch(y, index, dev, dtype, cast_integers=False)
-                        out = model.forward(xb)
+                        try:
+                            out = model.forward(xb)
+                        except (ValueError, TypeError) as exc:
+                            raise batch_error(exc, "X", epoch, step, index) from exc
                         if not refined:
                             specs = _refine_metric_specs(specs, loss, y, out.shape)
                             refined = True
-                        batch_loss = loss.forward(out, yb)
+                        try:
+                            batch_loss = loss.forward(out, yb)
+                        except (ValueError, TypeError) as exc:
+                            raise batch_error(exc, "y", epoch, step, index) from exc
                         _, grads = model.backward(loss.backward())
                         if track_gradients:
                             for j, value in enumerate(gradient_norms_by_layer(grads, layer_of_param, len(norm_sums))):
@@ -259,7 +276,7 @@ def evaluate(model, X, y, loss=None, metrics=("accuracy",), batch_size=None) -> 
     X, y : arrays
         As for :func:`fit` (NaN/inf rejected).
     loss : str or Loss, optional
-        Default: the loss of the last :func:`fit`.
+        Default: the loss of the last :func:`fit`. Strings as in :func:`fit`.
     metrics : sequence
         As for :func:`fit`; accuracy only where it applies.
     batch_size : int, optional
@@ -271,18 +288,20 @@ def evaluate(model, X, y, loss=None, metrics=("accuracy",), batch_size=None) -> 
         ``{"loss": float, "accuracy": float, ...}``; the loss is the
         batch-size-weighted mean of the batch losses.
     """
-    from ..losses import get_loss
+    from ..losses import loss_for_model
 
     if loss is None:
         if getattr(model, "loss", None) is None:
             raise ValueError("evaluate: loss: expected a loss (e.g. loss='mse'); the model was never fit")
         loss = model.loss
-    loss = get_loss(loss)
+    loss = loss_for_model(loss, model)
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     X, y = check_data(X, y)
     specs = _metric_specs(metrics, loss, y)
-    return _evaluate_batches(model, X, y, loss, specs, batch_size, model_device(model), model_dtype(model))
+    dev, dtype = model_device(model), model_dtype(model)
+    _dry_run(model, loss, X, y, dev, dtype, "X", "y", not takes_integer_input(model))
+    return _evaluate_batches(model, X, y, loss, specs, batch_size, dev, dtype)
 
 
 def predict(model, X, batch_size=None):
@@ -376,13 +395,18 @@ def _step(optimizer, params, grads, mask):
         optimizer.step(params, grads)
 
 
-def _dry_run(model, loss, X, y, dev, dtype, xname, yname, cast):
-    """Forward one sample in evaluation mode and compute its loss: bad data fails here, naming the argument."""
+def _dry_run(model, loss, X, y, dev, dtype, xname, yname, cast, target_name="y"):
+    """Forward one sample in evaluation mode, check every target of ``y`` once, and compute one sample's loss.
+
+    Bad data fails here, before anything changes, naming the argument. ``cast``: integer inputs are cast
+    to the model's dtype (False when the model takes integer ids).
+    """
     with evaluation_mode(model):
         try:
             out = model.forward(take_batch(X, slice(0, 1), dev, dtype, cast_integers=cast))
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{xname}: does not fit the model: {exc}") from exc
+        check_targets(loss, y, out.shape, target_name)
         try:
             loss.forward(out, take_batch(y, slice(0, 1), dev, dtype, cast_integers=False))
         except (ValueError, TypeError) as exc:

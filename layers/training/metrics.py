@@ -19,7 +19,9 @@ any other loss (MSE, MAE, Huber)    only when every target is 0 or 1: one output
 ==================================  =====================================================
 
 So an XOR network trained with MeanSquaredError on 0/1 targets reports
-accuracy, a regression on real targets does not. A metric may also be any
+accuracy, a regression on real targets does not. An output holding NaN has
+no accuracy: the batch's accuracy is NaN (never the argmax of NaN), and so is
+the epoch's in ``History``, as its loss is. A metric may also be any
 callable ``metric(y_pred, y_true) -> float``; it is averaged over batches
 weighted by batch size and logged under its ``__name__``.
 """
@@ -27,6 +29,7 @@ weighted by batch size and logged under its ``__name__``.
 from __future__ import annotations
 
 import backend
+from backend.checks import first_violation
 
 SPARSE = "sparse"
 CATEGORICAL = "categorical"
@@ -41,8 +44,7 @@ def _loss_name(loss) -> str:
 
 
 def _is_zero_one(y) -> bool:
-    xp = backend.get_array_module(y)
-    return bool(xp.all((y == 0) | (y == 1)))
+    return first_violation(y, lambda c, xp: ~((c == 0) | (c == 1))) is None  # chunked: no y-sized temporary
 
 
 def accuracy_kind(loss, y_true, y_pred_shape=None):
@@ -69,8 +71,7 @@ def accuracy_kind(loss, y_true, y_pred_shape=None):
     if y_true.dtype.kind not in "biuf" or not _is_zero_one(y_true):
         return None
     if width > 1 and y_true.ndim > 1 and y_true.shape[-1] == width:
-        xp = backend.get_array_module(y_true)
-        if bool(xp.all(y_true.sum(axis=-1) == 1)):
+        if first_violation(y_true, lambda c, xp: c.sum(axis=-1) != 1) is None:
             return CATEGORICAL, None
     return BINARY, 0.5
 
@@ -85,8 +86,16 @@ def accuracy_counts(y_pred, y_true, kind, threshold=None):
     y_true : array
         Targets: labels (batch,) for ``"sparse"``, the shape of ``y_pred``
         otherwise (a 1-D ``y_true`` is compared with a one-column ``y_pred``).
+
+    Returns
+    -------
+    (float, int)
+        ``correct`` is NaN when ``y_pred`` holds a NaN (no prediction to count).
     """
     xp = backend.get_array_module(y_pred, y_true)
+    if bool(xp.isnan(y_pred).any()):
+        total = y_pred.size // y_pred.shape[-1] if kind in (SPARSE, CATEGORICAL) else y_pred.size
+        return float("nan"), int(total)
     if kind == SPARSE:
         hits = xp.argmax(y_pred, axis=-1) == y_true.reshape(y_pred.shape[:-1]).astype(xp.int64)
     elif kind == CATEGORICAL:

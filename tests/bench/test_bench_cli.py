@@ -180,7 +180,8 @@ def test_activations_quick_end_to_end(tmp_path, capsys):
     assert "fwd ms" in out and "%copy f/b" in out and "vs book f/b" in out
 
     payload = json.loads(json_path.read_text())
-    assert set(payload) >= {"environment", "settings", "devices", "rooflines", "rows", "answer", "first_calls", "targets"}
+    assert set(payload) >= {"environment", "settings", "devices", "rooflines", "rows", "answer", "first_calls",
+                            "targets"}
     assert payload["settings"]["sizes"] == [1024, 4096]
     assert payload["settings"]["activations"] == ["sigmoid", "softsign", "relu", "rrelu"]
     cpu_rows = [r for r in payload["rows"] if r["device"] == "cpu"]
@@ -203,7 +204,8 @@ def test_activations_quick_end_to_end(tmp_path, capsys):
         assert payload["devices"]["gpu"] == {"available": False, "reason": backend.unavailable_reason()}
         assert len(gpu_rows) == 8
         assert all(r["available"] is False and r["reason"] == backend.unavailable_reason() for r in gpu_rows)
-        assert "gpu: unavailable (" in out
+        assert out.count(backend.unavailable_reason()) == 1  # the reason is said once
+        assert "GPU: not measured (unavailable: see the GPU line above)" in out
     else:
         assert all(r["available"] and r["gpu_speedup"]["forward"] > 0 for r in gpu_rows)
 
@@ -214,7 +216,7 @@ def test_activations_quick_end_to_end(tmp_path, capsys):
 def test_activations_gpu_only_without_gpu(capsys):
     assert cli.main(QUICK + ["--device", "gpu"]) == 1
     captured = capsys.readouterr()
-    assert "gpu: unavailable (" in captured.out
+    assert captured.out.count(backend.unavailable_reason()) == 1
     assert "nothing measured" in captured.err
 
 
@@ -261,7 +263,9 @@ def test_answer_is_computed_from_measurements():
     assert "forward  cheapest to dearest (time / fastest): softsign 1x, tanh 2x, sigmoid 2.7x" in text
     assert "softsign forward: 2.00x faster than tanh; 2.67x faster than sigmoid (rank 1 of 3)" in text
     assert "softsign backward: 1.50x slower than tanh; 1.50x slower than sigmoid (rank 3 of 3)" in text
-    assert "softsign forward: 1.00x faster than tanh (within the run's spread: a tie)" in text  # GPU 0.10 vs 0.10
+    # GPU 0.10 vs 0.10: a tie, never "1.00x faster ... (a tie)"
+    assert "softsign forward: a tie with tanh (times 0% apart, within the run's spread of 5%)" in text
+    assert "faster than tanh (" not in text and "slower than tanh (" not in text
     assert "CPU -> GPU forward: rank correlation" in text
     assert "memory traffic" in text  # GPU spread 1.1x < 1.5 <= CPU spread 2.7x
 
@@ -290,7 +294,8 @@ def _full_row(name, family, device, fwd, bwd, copy_gbps):
 
 def test_gpu_report_paths_with_synthetic_rows(tmp_path):
     """The GPU columns, speedups, targets and plot, exercised without a GPU."""
-    from bench.activations import add_gpu_speedups, check_targets, plot_results, table_columns, table_rows
+    from bench.activations import check_targets, column_legend, plot_results, table_columns, table_rows
+    from bench.timing import add_gpu_speedups
 
     rows = [
         _full_row("relu", "rectifier", "cpu", 6e-3, 8e-3, 40.0),
@@ -298,15 +303,130 @@ def test_gpu_report_paths_with_synthetic_rows(tmp_path):
         _full_row("sigmoid", "sigmoidal", "cpu", 8e-3, 9e-3, 40.0),
         _full_row("sigmoid", "sigmoidal", "gpu", 1.1e-4, 1.6e-4, 1500.0),
     ]
-    add_gpu_speedups(rows)
+    add_gpu_speedups(rows, key=lambda r: (r["activation"], r["size"], r["dtype"]),
+                     seconds=lambda r: {d: r[d]["median_s"] for d in ("forward", "backward")})
     assert rows[1]["gpu_speedup"]["forward"] == pytest.approx(60.0)
     cells = table_rows(rows, compare=())
     assert cells[1]["gpu"] == "60.0x/50.0x"
-    assert ("gpu", "GPU/CPU f/b") in table_columns((), with_gpu=True)
+    columns = table_columns(cells)
+    assert ("gpu", "GPU/CPU f/b") in columns
+    assert ("book", "vs book f/b") not in columns and "vs book" not in column_legend(columns)
+    assert "GPU/CPU: our CPU time / our GPU time" in column_legend(columns)
     targets, lines = check_targets(rows)
     assert targets["gpu"]["missed"] == []  # 81-89 % of copy, 50-73x the CPU
     assert targets["cpu"]["missed"] == ["relu (within 1.5x of copy: 55.9)"]  # 2 * 2^24 * 4 B / 6 ms / 40 GB/s
-    assert "GPU targets at 2^24 float32" in lines[1] and "all met" in lines[1]
+    assert lines[1] == "GPU at 2^24 float32: 4/4 met"
     png = tmp_path / "gpu.png"
     plot_results(rows, [], png, title="synthetic")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_targets_are_not_judged_off_their_size():
+    from bench.activations import check_targets
+
+    small = [_full_row("relu", "rectifier", "cpu", 6e-3, 8e-3, 40.0)]
+    small[0]["size"] = 2**14
+    targets, lines = check_targets(small)
+    assert targets["cpu"] == {"at": "2^14 float32", "judged": False}
+    assert lines == ["CPU: not judged: the targets are stated for 2^24 float32 elements; this run's largest size "
+                     "is 2^14 float32."]
+
+
+def test_quick_runs_judge_no_target_and_print_no_internal_words(capsys):
+    assert cli.main(QUICK + ["--device", "cpu", "--compare", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "not judged" in out and "met" not in out.split("Targets", 1)[1]
+    assert "Issue" not in out
+    assert "vs book" not in out and "torch/ours" not in out  # no column, no legend
+
+
+# --------------------------------------------------------------------------- #
+# Bad options are usage errors, before any run
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("argv, message", [
+    (["training", "--optimizer", "nope"], "--optimizer: expected one of sgd, momentum"),
+    (["training", "--seed", "-1"], "--seed: expected an integer between 0 and 2^32 - 1, got -1"),
+    (["training", "--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+    (["training", "--learning-rate", "nan"], "--learning-rate: expected a finite number > 0"),
+    (["activations", "--sizes", "2^70"], "--sizes: expected at most 2^34 elements per size"),
+    (["activations", "--warmup", "-1"], "--warmup: expected an integer >= 1, got -1"),
+    (["activations", "--seed", "-1"], "--seed: expected an integer between 0 and 2^32 - 1"),
+    (["activations", "--repeat", "0"], "--repeat: expected an integer >= 1, got 0"),
+    (["kernels", "--warmup", "-3"], "--warmup: expected an integer >= 1, got -3"),
+    (["kernels", "--retries", "-1"], "--retries: expected an integer >= 0, got -1"),
+    (["kernels", "--min-time", "0"], "--min-time: expected a finite number > 0"),
+])
+def test_bad_option_values_are_usage_errors(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command, option", [
+    ("activations", "--json"), ("activations", "--plot"), ("kernels", "--json"), ("training", "--json"),
+    ("training", "--plot"),
+])
+def test_unwritable_output_paths_fail_before_the_run(tmp_path, capsys, command, option):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    target = blocker / "out.json"  # its parent is a file: cannot be written, whoever runs it
+    assert cli.main([command, option, str(target), "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert f"{option}:" in err and "is not a directory" in err
+
+
+def test_output_paths_accept_new_directories_and_refuse_directories_as_files(tmp_path):
+    import argparse
+
+    from bench import options
+
+    assert options.output_file(str(tmp_path / "new" / "deeper" / "x.json")).endswith("x.json")
+    assert options.output_dir(str(tmp_path / "plots")).endswith("plots")
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a file path, got the directory"):
+        options.output_file(str(tmp_path))
+    (tmp_path / "f").write_text("")
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a directory, got the file"):
+        options.output_dir(str(tmp_path / "f"))
+
+
+def test_one_timer_policy():
+    from bench.timing import Timer
+
+    calls = []
+    result = Timer(repeat=4, warmup=3)(lambda: calls.append(1), "cpu")
+    assert len(calls) == 3 + 4 and len(result["times"]) == 4
+    auto = Timer(repeat=None, warmup=1, min_time=1.0, bounds=(5, 9))
+    assert auto.repeat_for(1.0) == 5 and auto.repeat_for(0.01) == 9 and auto.repeat_for(0.15) == 7
+    with pytest.raises(ValueError, match="warmup: expected an int >= 1, got 0"):
+        Timer(warmup=0)
+
+
+def test_kernels_report_with_synthetic_gpu_rows():
+    """The cuDNN and PyTorch columns and the GPU targets of ``bench kernels``, exercised without a GPU."""
+    from bench import kernels as kb
+    from bench.timing import add_gpu_speedups
+
+    def row(device, ours, cudnn=None, torch=None):
+        r = {"op": "conv2d", "shape": [64, 32, 32, 32], "filters": 64, "device": device, "dtype": "float32",
+             "direction": "forward+backward",
+             "ours": {"median_s": ours, "timing": {"iqr": 0.0}, "gflops": 100.0, "roofline_pct": 50.0}}
+        if torch is not None:
+            r["torch"] = {"median_s": torch, "ours_over_torch": ours / torch}
+        if cudnn is not None:
+            r["cudnn"] = {"median_s": cudnn, "ours_over_cudnn": ours / cudnn, "served": {"conv2d_forward": 1}}
+            if torch is not None:
+                r["cudnn"]["cudnn_over_torch"] = cudnn / torch
+        return r
+
+    rows = [row("cpu", 0.030, torch=0.025), row("gpu", 0.0012, cudnn=0.0010, torch=0.0009)]
+    add_gpu_speedups(rows, key=lambda r: (r["op"], tuple(r["shape"]), r["direction"]),
+                     seconds=lambda r: r["ours"]["median_s"])
+    cells = kb.table_rows(rows)
+    columns = kb.table_columns(cells)
+    headers = [h for _, h in columns]
+    assert "cudnn ms" in headers and "ours/cudnn" in headers and "GPU/CPU" in headers
+    assert "book ms" not in headers and "book ms" not in kb.column_legend(columns, rounds=3, book_images=1)
+    assert cells[1]["vs_cudnn"] == "1.20" and cells[1]["gpu"] == "25.0x"
+    targets, lines = kb.check_results(rows, ["cpu", "gpu"])
+    gpu = {t["target"]: t["met"] for t in targets["gpu"]}
+    assert gpu == {"<= 1.5x PyTorch": True, "with cuDNN <= 1.1x PyTorch": False, ">= 20x our CPU": True}

@@ -99,9 +99,11 @@ def test_gpu_row_unavailable_with_reason():
     result = training.compare(["relu"], ["all"], epochs=1, depth=2, width=8, log=lambda *a: None)
     gpu = result["devices"]["gpu"]
     assert gpu["available"] is False and gpu["reason"]
-    assert "gpu: unavailable" in training.report(result)
+    text = training.report(result)
+    assert "gpu: not measured (unavailable: see the GPU line above)" in text
+    assert text.count(gpu["reason"]) == 1  # said once, on the environment's GPU line
 
 
 def test_unknown_activation_is_a_usage_error(capsys):
     assert cli_main(["training", "--quick", "--device", "cpu", "--activations", "relu,nope"]) == 2
-    assert "unknown activation 'nope'" in capsys.readouterr().out
+    assert "unknown activation 'nope'" in capsys.readouterr().err  # a usage error, on stderr

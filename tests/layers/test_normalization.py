@@ -252,7 +252,8 @@ def test_ln_float32_kept_in_backward(device, rng):
 
 
 def test_ln_wrong_feature_size():
-    with pytest.raises(ValueError, match=r"LayerNormalization: input_data: expected shape \(batch, \.\.\., 4\), got \(2, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"LayerNormalization: input_data: expected shape \(batch, \.\.\., 4\), got \(2, 3\)"):
         LayerNormalization(4).forward(np.ones((2, 3), np.float32))
 
 

@@ -129,7 +129,7 @@ def test_every_kernel_has_a_source_and_a_cpu_twin():
     from optimizers.fused import STATE_COUNTS
 
     assert set(gpu.SOURCES) == set(STATE_COUNTS)
-    for name, (in_params, out_params, _) in gpu.SOURCES.items():
+    for name, (_, out_params, _) in gpu.SOURCES.items():
         assert len(parse(out_params)) == 1 + STATE_COUNTS[name]                 # the parameter and its states
 
 

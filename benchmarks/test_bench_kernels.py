@@ -1,4 +1,4 @@
-"""pytest-benchmark suite of the convolution and pooling kernels: ``pytest bench --benchmark-only``.
+"""pytest-benchmark suite of the convolution and pooling kernels: ``pytest benchmarks --benchmark-only``.
 
 The same cases as ``python -m bench kernels``, on small shapes, in
 pytest-benchmark's format (``--benchmark-autosave``, ``--benchmark-json PATH``,
@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 from bench import kernels as kb
-from bench.common import cupy_or_none, torch_or_none, torch_unavailable_reason
+from bench.common import torch_or_none, torch_unavailable_reason
+from bench.timing import synchronized
 
 DTYPE = np.dtype(os.environ.get("CAMADAS_BENCH_DTYPE", "float32"))
 CONV_SHAPE, FILTERS = (8, 16, 16, 8), 16
@@ -51,19 +52,6 @@ def _case(op, device):
     return _CASES[key]
 
 
-def _synchronized(fn, device, sync=None):
-    if device != "gpu":
-        return fn
-    sync = sync or cupy_or_none().cuda.get_current_stream().synchronize
-
-    def timed():
-        result = fn()
-        sync()
-        return result
-
-    return timed
-
-
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("direction", kb.DIRECTIONS)
 @pytest.mark.parametrize("op", OPS)
@@ -75,7 +63,7 @@ def test_kernel(benchmark, device, op, direction, implementation):
                                 implementation=implementation, shape=list(case.shape), filters=case.filters,
                                 unit=case.unit, work_per_call=case.work[direction])
     if implementation == "ours":
-        fn = _synchronized(case.ours[direction], device)
+        fn = synchronized(case.ours[direction], device)
     elif implementation == "book":
         if case.book is None:
             pytest.skip("the book's loops run on NumPy arrays only (CPU)")
@@ -94,6 +82,6 @@ def test_kernel(benchmark, device, op, direction, implementation):
     else:
         if case.torch is None:
             pytest.skip(f"PyTorch comparison skipped: {case.torch_note or torch_unavailable_reason()}")
-        fn = _synchronized(case.torch[direction], device, case.torch_sync)
+        fn = synchronized(case.torch[direction], device, case.torch_sync)
     fn()  # first call (Numba compile or cache load) outside the timing
     benchmark(fn)

@@ -1,59 +1,30 @@
-"""2-D pooling, NHWC, forward and backward (book section 22.3): CPU kernels and dispatchers.
+"""2-D pooling on the CPU, NHWC (book section 22.3): Numba kernels and the ``*_cpu`` functions.
 
-Max pooling (22.3.1), average pooling (22.3.2) and global average pooling
-(22.3.3). Pooling windows have no padding; ``stride=None`` means
-``stride = pool_size``; windows may overlap (stride < pool) and need not
-divide the input (the last rows/columns that fit no window are ignored in the
-forward pass and get a zero gradient).
-
-Algorithms (measured on a 2-core AMD EPYC, float32):
-
-* Every kernel loops over the channels innermost, the contiguous axis of NHWC,
-  so each window position is one SIMD-friendly row of C values.
+* Every kernel loops over the channels innermost (the contiguous axis of NHWC).
 * Max pooling records the window-local index ``i * pool_w + j`` of the first
   maximum (int32; NaN counts as the largest value, as in ``np.argmax``).
-* Backward, windows that do not overlap (stride >= pool, the usual case):
-  each window writes its gradient straight into its pixels (no ``+=``, and no
-  zeroing pass when the windows tile the input exactly).
-* 2x2 windows with stride 2 (the usual case) run unrolled kernels
-  (``*_2x2_kernel``): one pass over C per window in the forward, one store
-  stream per loop in the backward. Same operations in the same order as the
-  general kernels (bitwise equal); (32, 28, 28, 16) max pooling forward 0.17
-  -> 0.04 ms on one thread.
-* Backward, overlapping windows: a *gather*, each input pixel sums the
-  gradients of the windows that contain it (race-free, no zeroing pass; the
-  same kernel is the GPU's, where it needs no atomics).
-* Threads: rows are split over the calling thread and helper threads, as many
-  in all as ``numba.get_num_threads()`` (:func:`kernels.threads.run_rows`; the kernels release
-  the GIL), not over ``numba.prange``. Measured: in a training step that alternates a BLAS
-  convolution with pooling, Numba's OpenMP workers and OpenBLAS's spinning
-  workers fight over the 2 cores (pooling fwd+bwd on (32, 28, 28, 16): 3.5 ms
-  median with prange against 0.47 ms serial, and the convolution next to it
-  6.5 ms against 2.6 ms). The helper threads sleep when idle, and the caller
-  never waits for a helper that has not started, so the split costs nothing
-  in that alternation (0.28 ms against 0.30 ms serial) and is about 2x faster
-  than one thread on (64, 32, 32, 64) when a core is free. Inputs below
-  :data:`PARALLEL_MIN_ELEMENTS` stay on the calling thread (measured: up to
-  about 2M elements the hand-off costs more than it saves, e.g. 2x2 pooling of
-  (32, 28, 28, 16) 0.09 ms forward+backward on one thread, 0.17 ms on two).
+* Backward of non-overlapping windows writes each window's gradient straight
+  into its pixels; overlapping windows are a *gather* (each input pixel sums
+  the windows that contain it): race-free, and the same algorithm as the GPU's.
+* 2x2 windows with stride 2 run unrolled kernels (``*_2x2_kernel``), bitwise
+  equal to the general ones.
+* Rows are split over helper threads (:func:`kernels.threads.run_rows`) above
+  :data:`PARALLEL_MIN_ELEMENTS`; every output element is written by one thread
+  in a fixed order, so results do not depend on the number of threads.
 
-Dtypes and layouts: float32 and float64 run the Numba kernels; float16 is
-computed in float32 and rounded back; any other float dtype falls back to the
-reference loops. Non-C-contiguous inputs are copied once.
-
-The public functions are one-line dispatchers on the input array's type:
-NumPy arrays run here, CuPy arrays run :mod:`kernels.pool2d_gpu`.
+float32 and float64 run the Numba kernels; float16 is computed in float32 and
+rounded back; other dtypes fall back to :mod:`kernels.pool2d.reference`.
+Measurements behind these choices: docs/design/kernels.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import backend
-
-from . import reference, threads
-from .jit import njit
-from .geometry import pool_geometry
+from .. import threads
+from ..geometry import pool_geometry
+from ..jit import njit
+from . import reference
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -510,67 +481,3 @@ def global_avg_pool2d_backward_cpu(grad_output, input_shape):
     run_rows(global_avg_pool2d_backward_kernel, grad_input.shape[0] * grad_input.shape[1], grad_input.size, g, scale,
              grad_input)
     return grad_input.astype(result, copy=False)
-
-
-# --------------------------------------------------------------------------
-# dispatchers: NumPy -> this module, CuPy -> kernels.pool2d_gpu
-# --------------------------------------------------------------------------
-def _on(x, cpu_function):
-    """``cpu_function`` for NumPy arrays, its ``_gpu`` twin in :mod:`kernels.pool2d_gpu` for CuPy arrays."""
-    if backend.is_cupy_array(x):
-        from . import pool2d_gpu
-
-        return getattr(pool2d_gpu, cpu_function.__name__.replace("_cpu", "_gpu"))
-    return cpu_function
-
-
-def max_pool2d_forward(x, pool_size=(2, 2), stride=None):
-    """Max pooling forward (book section 22.3.1), NHWC.
-
-    Parameters
-    ----------
-    x : array, shape (B, H, W, C)
-    pool_size : int or (int, int)
-    stride : int or (int, int) or None (``pool_size``)
-
-    Returns
-    -------
-    out : array, shape (B, OH, OW, C), ``OH = (H - ph) // sh + 1``; dtype of ``x``
-        ``out[b, oh, ow, c] = max_{i < ph, j < pw} x[b, oh*sh + i, ow*sw + j, c]``
-    argmax : int32 array, shape (B, OH, OW, C)
-        Window-local index ``i * pw + j`` of the first maximum (row-major; NaN wins).
-    """
-    return _on(x, max_pool2d_forward_cpu)(x, pool_size, stride)
-
-
-def max_pool2d_backward(grad_output, argmax, input_shape, pool_size=(2, 2), stride=None):
-    """Max pooling backward: the gradient goes to each window's recorded maximum.
-
-    ``dx[b, h, w, c] = Σ_{windows (oh, ow) with argmax at (h, w)} g[b, oh, ow, c]``;
-    returns shape ``input_shape``, dtype of ``grad_output``.
-    """
-    return _on(grad_output, max_pool2d_backward_cpu)(grad_output, argmax, input_shape, pool_size, stride)
-
-
-def avg_pool2d_forward(x, pool_size=(2, 2), stride=None):
-    """Average pooling forward (book section 22.3.2), NHWC.
-
-    ``out[b, oh, ow, c] = 1/(ph pw) Σ_{i, j} x[b, oh*sh + i, ow*sw + j, c]``,
-    shape (B, OH, OW, C), ``OH = (H - ph) // sh + 1``.
-    """
-    return _on(x, avg_pool2d_forward_cpu)(x, pool_size, stride)
-
-
-def avg_pool2d_backward(grad_output, input_shape, pool_size=(2, 2), stride=None):
-    """Average pooling backward: ``dx[b, h, w, c] = Σ_{windows ∋ (h, w)} g[b, oh, ow, c] / (ph pw)``."""
-    return _on(grad_output, avg_pool2d_backward_cpu)(grad_output, input_shape, pool_size, stride)
-
-
-def global_avg_pool2d_forward(x):
-    """Global average pooling (book section 22.3.3): (B, H, W, C) -> (B, 1, 1, C), the mean over H and W."""
-    return _on(x, global_avg_pool2d_forward_cpu)(x)
-
-
-def global_avg_pool2d_backward(grad_output, input_shape):
-    """Global average pooling backward: ``dx[b, h, w, c] = g[b, 0, 0, c] / (H W)``."""
-    return _on(grad_output, global_avg_pool2d_backward_cpu)(grad_output, input_shape)

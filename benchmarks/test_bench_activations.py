@@ -1,4 +1,4 @@
-"""pytest-benchmark suite of the activations: ``pytest bench --benchmark-only``.
+"""pytest-benchmark suite of the activations: ``pytest benchmarks --benchmark-only``.
 
 The same measurements as ``python -m bench activations``, in pytest-benchmark's
 format, so runs can be saved and compared over time
@@ -32,6 +32,7 @@ import pytest
 import kernels.activations as kact
 from bench import activation_ops as ops
 from bench.common import cupy_or_none, parse_sizes, torch_or_none, torch_unavailable_reason
+from bench.timing import synchronized
 
 SIZE = parse_sizes(os.environ.get("CAMADAS_BENCH_SIZE", "2^20"))[0]
 DTYPE = np.dtype(os.environ.get("CAMADAS_BENCH_DTYPE", "float32"))
@@ -46,19 +47,6 @@ def _inputs(device: str):
         _INPUTS.clear()  # never hold both devices' arrays
         _INPUTS[device] = ops.make_inputs(SIZE, DTYPE, device, seed=0)
     return _INPUTS[device]
-
-
-def _synchronized(fn, device: str):
-    if device != "gpu":
-        return fn
-    stream = cupy_or_none().cuda.get_current_stream()
-
-    def timed():
-        result = fn()
-        stream.synchronize()
-        return result
-
-    return timed
 
 
 def _label(benchmark, family, direction, device, **info):
@@ -104,16 +92,8 @@ def test_activation(benchmark, device, name, direction, implementation):
         implementation=implementation,
         bytes=arrays * SIZE * DTYPE.itemsize,
     )
-    if implementation == "torch" and device == "gpu":
-        torch = torch_or_none()
-
-        def timed():
-            fn()
-            torch.cuda.synchronize()
-
-        benchmark(timed)
-    else:
-        benchmark(_synchronized(fn, device))
+    sync_fn = torch_or_none().cuda.synchronize if implementation == "torch" and device == "gpu" else None
+    benchmark(synchronized(fn, device, sync_fn))
 
 
 @pytest.mark.parametrize("direction", ("forward", "backward"))
@@ -127,4 +107,4 @@ def test_copy_roofline(benchmark, device, family, direction):
     dst = xp.empty_like(src)
     _label(benchmark, family, direction, device, activation="copy", implementation="copy",
            bytes=arrays * SIZE * DTYPE.itemsize)
-    benchmark(_synchronized(lambda: xp.copyto(dst, src), device))
+    benchmark(synchronized(lambda: xp.copyto(dst, src), device))

@@ -1,4 +1,4 @@
-"""Fixtures of the pytest-benchmark suite (``pytest bench --benchmark-only``).
+"""Fixtures of the pytest-benchmark suite (``pytest benchmarks --benchmark-only``).
 
 ``tests/conftest.py`` is not loaded for this directory, so the ``device``
 fixture is defined here too, over the same parametrisation (``DEVICES`` of

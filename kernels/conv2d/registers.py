@@ -1,6 +1,6 @@
 """A fixed-size scratch array on the stack of a Numba kernel, so that LLVM keeps it in registers.
 
-Used by the outer-product GEMM of :mod:`kernels.conv2d` (book section 22.2):
+Used by the outer-product GEMM of :mod:`kernels.conv2d.cpu` (book section 22.2):
 an accumulator tile made by ``np.zeros`` lives on the heap, LLVM cannot prove
 that the GEMM's loads do not alias it and reloads/stores it at every step
 (measured: 32 GFLOP/s); the same tile made by :func:`stack_pointer` is an

@@ -1,27 +1,21 @@
-"""2-D pooling on the GPU (book section 22.3): numba-cuda kernels on CuPy arrays.
+"""2-D pooling on the GPU (book section 22.3): numba-cuda kernels on CuPy arrays, average pooling by cuDNN.
 
-* Max and average pooling, forward: one thread per output element
-  ``(b, oh, ow, c)``; consecutive threads take consecutive channels, so the
-  NHWC reads and writes are coalesced. Max pooling records the window-local
-  index of the first maximum (int32; NaN wins, as on the CPU).
+* Forward, max and average: one thread per output element ``(b, oh, ow, c)``;
+  consecutive threads take consecutive channels (coalesced NHWC reads and
+  writes). Max pooling records the window-local index of the first maximum
+  (int32; NaN wins, as on the CPU).
 * Backward: one thread per *input* element gathers the gradients of the
-  windows that contain it (overlapping or not): no atomics, deterministic,
-  every element written once (no zeroing pass).
-* Global average pooling: CuPy's own reductions (``mean`` over H and W and a
-  broadcast), already optimal for a plain reduction.
+  windows that contain it: no atomics, deterministic, every element written
+  once (no zeroing pass).
+* Global average pooling: CuPy's own reductions.
+* Average pooling is first offered to cuDNN (:func:`kernels.cudnn.call`);
+  max pooling stays ours, since its backward takes the recorded argmax
+  (first maximum, NaN wins), which cuDNN does not return.
 
-Like :mod:`kernels.conv2d_gpu`: written against ``xp =
-backend.get_array_module(x)`` (CuPy on a GPU, NumPy under Numba's CUDA
-simulator in CI), kernels compiled on first use, launched on CuPy's current
-stream; importing this module needs neither CuPy nor CUDA; when numba-cuda
-cannot compile, the same steps run as CuPy array operations (``*_arrays``
-functions, strided window views). float16 is computed in float32 and rounded
-back. Not yet measured against cuDNN (no GPU was lent
-when this was written).
-
-The flat-index decoding and the range of windows covering an input pixel are
-the device functions of :mod:`kernels.cuda_indexing`, shared with
-:mod:`kernels.conv2d_gpu`.
+Launch helpers and the index arithmetic come from :mod:`kernels.cuda_launch`
+(shared with :mod:`kernels.conv2d.gpu`): under Numba's CUDA simulator these
+functions take NumPy arrays; when numba-cuda cannot compile, the same steps run
+as array operations (``*_arrays``). float16 is computed in float32 and rounded back.
 """
 
 from __future__ import annotations
@@ -33,19 +27,19 @@ import numpy as np
 
 import backend
 
-from .conv2d_gpu import run_step, windows_view
-from .cuda_indexing import device_functions
-from .geometry import pool_geometry
+from .. import cudnn
+from ..cuda_launch import device_functions, numba_cuda, run_step, windows_view
+from ..geometry import pool_geometry
 
-#: ``numba.cuda``, bound on first use (kernels refer to it as a module global, see kernels.conv2d_gpu).
+#: ``numba.cuda``, bound by :func:`cuda_kernels` (the kernels refer to it as a module global).
 cuda = None
 
 
 @functools.lru_cache(maxsize=None)
 def cuda_kernels():
-    """Compile-on-first-use namespace of the pooling kernels."""
+    """Compile-on-first-use namespace of the pooling kernels (max/avg, forward/backward)."""
     global cuda
-    from numba import cuda
+    cuda = numba_cuda()
 
     helpers = device_functions()
     unravel_nhwc = helpers.unravel_nhwc
@@ -208,6 +202,9 @@ def avg_pool2d_forward_gpu(x, pool_size=(2, 2), stride=None):
     x = xp.ascontiguousarray(x.astype(compute, copy=False))
     batch, height, width, channels = x.shape
     (ph, pw), (sh, sw), (out_h, out_w) = pool_geometry((height, width), pool_size, stride)
+    done = cudnn.call("avg_pool2d_forward", x, (ph, pw), (sh, sw), (out_h, out_w), dtype=result)
+    if done is not None:
+        return done
     out = xp.empty((batch, out_h, out_w, channels), dtype=compute)
     run_step(cuda_kernels, "avg_forward", out.size, (x, ph, pw, sh, sw, compute.type(1.0 / (ph * pw)), out),
              avg_forward_arrays)
@@ -221,6 +218,9 @@ def avg_pool2d_backward_gpu(grad_output, input_shape, pool_size=(2, 2), stride=N
     g = xp.ascontiguousarray(grad_output.astype(compute, copy=False))
     shape = tuple(int(s) for s in input_shape)
     (ph, pw), (sh, sw), _ = pool_geometry(shape[1:3], pool_size, stride)
+    done = cudnn.call("avg_pool2d_backward", g, shape, (ph, pw), (sh, sw), dtype=result)
+    if done is not None:
+        return done
     grad_input = xp.empty(shape, dtype=compute)
     run_step(cuda_kernels, "avg_backward", grad_input.size,
              (g, ph, pw, sh, sw, compute.type(1.0 / (ph * pw)), grad_input), avg_backward_arrays)

@@ -1,147 +1,59 @@
-"""2-D convolution on the GPU (book section 22.2): numba-cuda im2col/col2im + cuBLAS GEMM through CuPy.
+"""2-D convolution on the GPU (book section 22.2): cuDNN where it loads, else numba-cuda im2col + cuBLAS.
 
-The same algorithm as the CPU path (:mod:`kernels.conv2d`), in chunks of whole
-images so that ``cols`` stays below :data:`CHUNK_BYTES`:
+On CuPy arrays each ``*_gpu`` function first offers the case to
+:func:`kernels.cudnn.call` (NHWC, deterministic algorithms, float32 without
+TF32); when cuDNN is off, missing or declines, our path runs. Our path is
+the CPU's algorithm in chunks of whole images (``cols`` below :data:`CHUNK_BYTES`):
 
-* forward: ``cols = im2col(x)`` (numba-cuda kernel, one thread per element of
-  ``cols``, coalesced writes), ``out = cols @ Wm + bias`` (``cupy.matmul``,
-  i.e. cuBLAS);
-* backward, kernels: ``dWm += cols^T @ g``;
-* backward, input: ``gcols = g @ Wm^T`` then col2im as a *gather* (one thread
-  per input element sums the ``gcols`` entries that came from it: no atomics,
-  deterministic);
-* backward, bias: ``g.sum`` over (B, OH, OW).
+* forward: ``cols = im2col(x)`` (numba-cuda, one thread per element of
+  ``cols``, coalesced writes), ``out = cols @ Wm + bias`` (``cupy.matmul``: cuBLAS);
+* backward, kernels: ``dWm += cols^T @ g``, chunks added in order;
+* backward, input: ``gcols = g @ Wm^T``, then col2im as a *gather* (one thread
+  per input element sums the entries that came from it: no atomics, deterministic);
+* backward, bias: a CuPy sum over (B, OH, OW).
 
-Why this design: cuBLAS does the FLOPs and the two small numba-cuda kernels are
-also runnable under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) with
-NumPy arrays, so CI without a GPU exercises the GPU indexing logic
-(``tests/kernels/test_cuda_kernels_sim.py``). The functions are written against
-``xp = backend.get_array_module(x)``: CuPy on a GPU, NumPy under the simulator.
-Not yet measured against cuDNN (no GPU was lent when this was written).
-
-Nothing here touches CUDA at import: ``numba.cuda`` is imported and the kernels
-are compiled on the first call (then cached in the process by Numba). Numba
-compiles CUDA kernels with NVIDIA's libNVVM, which the driver and the CuPy
-wheels do not ship (``pip install 'numba-cuda[cu12]'`` brings it). When the
-numba-cuda kernels cannot be compiled or launched, a warning is logged once
-and the same steps run as CuPy array operations (:func:`im2col_arrays`,
-:func:`col2im_arrays`: a strided view copied into ``cols``, and ``kh*kw``
-strided additions), so the GPU path never stops working; set
-:data:`PREFER_NUMBA_CUDA` to False to choose that path. CuPy
-arrays are handed to Numba through ``__cuda_array_interface__`` without a
-synchronisation, and kernels run on CuPy's current stream, so they are ordered
-with CuPy's own work.
-
-The kernels' flat-index decoding is the device function ``unravel_nhwc`` of
-:mod:`kernels.cuda_indexing` (shared with :mod:`kernels.pool2d_gpu`).
-
-float32 and float64 run as they are; float16 is computed in float32 and rounded
-back; other dtypes are refused by the layers.
+Under Numba's CUDA simulator the functions take NumPy arrays and run our
+kernels, which is how CI checks the index arithmetic without a GPU; when
+numba-cuda cannot compile, the same steps run as CuPy array operations
+(:func:`im2col_arrays`, :func:`col2im_arrays`). float16 is computed in float32
+and rounded back. The bias gradient is always ours (a CuPy reduction).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-import math
 import types
 
 import numpy as np
 
 import backend
 
-from .cuda_indexing import device_functions
-from .geometry import conv2d_geometry
+from .. import cudnn
+from ..cuda_launch import (  # noqa: F401 (launch helpers, importable here as in camadas 0.1)
+    MAX_BLOCKS,
+    PREFER_NUMBA_CUDA,
+    THREADS_PER_BLOCK,
+    device_functions,
+    launch,
+    numba_cuda,
+    numba_cuda_error,
+    run_step,
+    windows_view,
+)
+from ..geometry import conv2d_geometry
 
-#: Threads per block of every kernel here.
-THREADS_PER_BLOCK = 256
-#: Largest grid (blocks); kernels use grid-stride loops beyond it.
-MAX_BLOCKS = 65535
 #: Target size in bytes of one chunk of ``cols`` (whole images per chunk).
 CHUNK_BYTES = 256 << 20
-#: Use the numba-cuda kernels when they compile (True), or always the CuPy array-op path (False).
-PREFER_NUMBA_CUDA = True
 
-_logger = logging.getLogger(__name__)
-_numba_cuda_error = None  # why the numba-cuda kernels are unusable in this process, once known
-
-
-# --------------------------------------------------------------------------
-# launching numba-cuda kernels on CuPy (or, under the simulator, NumPy) arrays
-# --------------------------------------------------------------------------
-#: ``numba.cuda``, bound on first use by :func:`_numba_cuda` (importing this module must not need CUDA).
-#: Kernels refer to it as a module global, so the CUDA simulator can substitute its fake module.
+#: ``numba.cuda``, bound by :func:`cuda_kernels` (the kernels refer to it as a module global).
 cuda = None
-
-
-def _numba_cuda():
-    global cuda
-    if cuda is None:
-        from numba import cuda as numba_cuda
-
-        cuda = numba_cuda
-    return cuda
-
-
-def launch(kernel, n_items, *args):
-    """Run ``kernel`` over ``n_items`` grid-stride items on CuPy's current stream.
-
-    CuPy arrays are wrapped with ``cuda.from_cuda_array_interface(sync=False)``;
-    NumPy arrays (simulator) are passed unchanged.
-    """
-    if n_items <= 0:
-        return
-    _numba_cuda()
-    threads = min(THREADS_PER_BLOCK, n_items)
-    blocks = min(MAX_BLOCKS, math.ceil(n_items / threads))
-    on_gpu = any(backend.is_cupy_array(a) for a in args)
-    if not on_gpu:
-        kernel[blocks, threads](*args)
-        return
-    import cupy
-
-    wrapped = [
-        cuda.from_cuda_array_interface(a.__cuda_array_interface__, owner=a, sync=False)
-        if backend.is_cupy_array(a) else a
-        for a in args
-    ]
-    pointer = cupy.cuda.get_current_stream().ptr
-    stream = cuda.external_stream(pointer) if pointer else cuda.default_stream()
-    kernel[blocks, threads, stream](*wrapped)
-
-
-def run_step(kernels, name, n_items, args, fallback):
-    """Launch numba-cuda kernel ``name`` of ``kernels()``, or call ``fallback(*args)``.
-
-    The fallback (CuPy/NumPy array operations, same arguments) runs when
-    :data:`PREFER_NUMBA_CUDA` is False or when a numba-cuda kernel already
-    failed to compile or launch in this process; the first failure is logged
-    as a warning with its cause.
-    """
-    global _numba_cuda_error
-    if PREFER_NUMBA_CUDA and _numba_cuda_error is None:
-        try:
-            launch(getattr(kernels(), name), n_items, *args)
-            return
-        except Exception as exc:  # no libNVVM, unsupported driver, ...: keep working without numba-cuda
-            _numba_cuda_error = f"{type(exc).__name__}: {exc}"
-            _logger.warning(
-                "numba-cuda kernels unavailable (%s); using CuPy array operations instead "
-                "(pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]' provides the CUDA compiler)",
-                _numba_cuda_error,
-            )
-    fallback(*args)
-
-
-def numba_cuda_error():
-    """Why the numba-cuda kernels are not used in this process, or None."""
-    return _numba_cuda_error
 
 
 @functools.lru_cache(maxsize=None)
 def cuda_kernels():
     """Compile-on-first-use namespace of the numba-cuda kernels (``im2col``, ``col2im``)."""
-    _numba_cuda()
+    global cuda
+    cuda = numba_cuda()
     unravel_nhwc = device_functions().unravel_nhwc
 
     @cuda.jit
@@ -195,14 +107,6 @@ def cuda_kernels():
 # --------------------------------------------------------------------------
 # the same steps as array operations (CuPy on a GPU, NumPy in tests)
 # --------------------------------------------------------------------------
-def windows_view(xp, padded, out_h, out_w, kh, kw, sh, sw):
-    """Read-only strided view ``(B, OH, OW, kh, kw, C)`` of the windows of an NHWC array."""
-    sb, sy, sx, sc = padded.strides
-    return xp.lib.stride_tricks.as_strided(
-        padded, shape=(padded.shape[0], out_h, out_w, kh, kw, padded.shape[3]),
-        strides=(sb, sy * sh, sx * sw, sy, sx, sc))
-
-
 def im2col_arrays(x, b0, n_rows, kh, kw, sh, sw, ph, pw, out_h, out_w, cols):
     """:func:`cuda_kernels` ``im2col`` as array operations (same arguments)."""
     xp = backend.get_array_module(x, cols)
@@ -234,9 +138,13 @@ def _compute_dtype(*arrays):
     return dtype, dtype
 
 
-def _images_per_chunk(batch, out_h, out_w, k_total, itemsize):
-    per_image = max(1, out_h * out_w * k_total * itemsize)
-    return int(min(batch, max(1, CHUNK_BYTES // per_image)))
+def _image_chunks(batch, out_h, out_w, k_total, itemsize):
+    """``(rows, chunks)``: chunks ``(b0, b1, n)`` of whole images, ``n`` im2col rows each, below
+    :data:`CHUNK_BYTES` of ``cols``; ``rows`` is the largest ``n`` (the size of the buffer)."""
+    per_image = out_h * out_w
+    step = int(min(batch, max(1, CHUNK_BYTES // max(1, per_image * k_total * itemsize))))
+    chunks = [(b0, min(batch, b0 + step), (min(batch, b0 + step) - b0) * per_image) for b0 in range(0, batch, step)]
+    return step * per_image, chunks
 
 
 def _kernel_matrix(xp, kernels, dtype):
@@ -255,20 +163,21 @@ def conv2d_forward_gpu(x, kernels, biases, stride=1, padding=0):
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    done = cudnn.call("conv2d_forward", x, kernels.astype(compute, copy=False), biases.astype(compute, copy=False),
+                      (sh, sw), (ph, pw), dtype=result)
+    if done is not None:
+        return done
     k_total = kh * kw * channels
     wm = _kernel_matrix(xp, kernels, compute)
     bias = biases.astype(compute, copy=False).reshape(filters)
     out = xp.empty((batch, out_h, out_w, filters), dtype=compute)
     out2d = out.reshape(batch * out_h * out_w, filters)
-    per_image = out_h * out_w
-    step = _images_per_chunk(batch, out_h, out_w, k_total, x.itemsize)
-    cols = xp.empty((step * per_image, k_total), dtype=compute)
-    for b0 in range(0, batch, step):
-        b1 = min(batch, b0 + step)
-        n = (b1 - b0) * per_image
+    rows, chunks = _image_chunks(batch, out_h, out_w, k_total, x.itemsize)
+    cols = xp.empty((rows, k_total), dtype=compute)
+    for b0, _, n in chunks:
         run_step(cuda_kernels, "im2col", n * k_total, (x, b0, n, kh, kw, sh, sw, ph, pw, out_h, out_w, cols),
                  im2col_arrays)
-        block = out2d[b0 * per_image:b1 * per_image]
+        block = out2d[b0 * out_h * out_w:b0 * out_h * out_w + n]
         xp.matmul(cols[:n], wm, out=block)
         block += bias
     return out if compute == result else out.astype(result)
@@ -282,17 +191,18 @@ def conv2d_backward_input_gpu(grad_output, kernels, input_shape, stride=1, paddi
     batch, height, width, channels = (int(s) for s in input_shape)
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    done = cudnn.call("conv2d_backward_input", g, kernels.astype(compute, copy=False),
+                      (batch, height, width, channels), (sh, sw), (ph, pw), dtype=result)
+    if done is not None:
+        return done
     k_total = kh * kw * channels
     wm_t = _kernel_matrix(xp, kernels, compute).T
     grad_input = xp.empty((batch, height, width, channels), dtype=compute)
     g2d = g.reshape(batch * out_h * out_w, filters)
-    per_image = out_h * out_w
-    step = _images_per_chunk(batch, out_h, out_w, k_total, g.itemsize)
-    gcols = xp.empty((step * per_image, k_total), dtype=compute)
-    for b0 in range(0, batch, step):
-        b1 = min(batch, b0 + step)
-        n = (b1 - b0) * per_image
-        xp.matmul(g2d[b0 * per_image:b1 * per_image], wm_t, out=gcols[:n])
+    rows, chunks = _image_chunks(batch, out_h, out_w, k_total, g.itemsize)
+    gcols = xp.empty((rows, k_total), dtype=compute)
+    for b0, b1, n in chunks:
+        xp.matmul(g2d[b0 * out_h * out_w:b0 * out_h * out_w + n], wm_t, out=gcols[:n])
         run_step(cuda_kernels, "col2im", (b1 - b0) * height * width * channels,
                  (gcols, b0, b1 - b0, kh, kw, sh, sw, ph, pw, out_h, out_w, compute.type(0), grad_input),
                  col2im_arrays)
@@ -308,18 +218,18 @@ def conv2d_backward_kernels_gpu(grad_output, x, kernel_shape, stride=1, padding=
     batch, height, width, channels = x.shape
     filters, _, kh, kw = (int(s) for s in kernel_shape)
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    done = cudnn.call("conv2d_backward_kernels", g, x, (filters, channels, kh, kw), (sh, sw), (ph, pw), dtype=result)
+    if done is not None:
+        return done
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     grad_wm = xp.zeros((k_total, filters), dtype=compute)
-    per_image = out_h * out_w
-    step = _images_per_chunk(batch, out_h, out_w, k_total, x.itemsize)
-    cols = xp.empty((step * per_image, k_total), dtype=compute)
-    for b0 in range(0, batch, step):
-        b1 = min(batch, b0 + step)
-        n = (b1 - b0) * per_image
+    rows, chunks = _image_chunks(batch, out_h, out_w, k_total, x.itemsize)
+    cols = xp.empty((rows, k_total), dtype=compute)
+    for b0, _, n in chunks:
         run_step(cuda_kernels, "im2col", n * k_total, (x, b0, n, kh, kw, sh, sw, ph, pw, out_h, out_w, cols),
                  im2col_arrays)
-        grad_wm += xp.matmul(cols[:n].T, g2d[b0 * per_image:b1 * per_image])
+        grad_wm += xp.matmul(cols[:n].T, g2d[b0 * out_h * out_w:b0 * out_h * out_w + n])
     grad = grad_wm.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1)
     return xp.ascontiguousarray(grad.astype(result, copy=False))
 

@@ -1,109 +1,32 @@
-"""2-D convolution, NHWC, forward and backward (book section 22.2): CPU kernels and dispatchers.
+"""2-D convolution on the CPU, NHWC (book section 22.2): Numba kernels and the ``*_cpu`` functions.
 
-Algorithm (chosen by measurement on a 2-core AMD EPYC, float32; see the
-figures of ``python -m bench kernels``): **im2col + BLAS GEMM, in chunks of
-output rows**.
+Two paths, chosen per call by the size of the product (:func:`_numba_gemm_pays`):
 
-* Forward: for each chunk of output rows, copy the receptive fields into a
-  matrix ``cols`` of shape ``(rows, kh*kw*C)`` (a Numba kernel, im2col), then
-  ``out[rows] = cols @ Wm + bias`` with ``Wm = K.transpose(2, 3, 1, 0)`` of
-  shape ``(kh*kw*C, F)`` (one BLAS call). In NHWC the product lands directly
-  in the output's layout.
-* Backward, kernels: ``dWm += cols^T @ g[rows]`` (im2col recomputed per
-  chunk: caching ``cols`` would cost 9x the input's memory).
-* Backward, input: ``gcols = g[rows] @ Wm^T``, then col2im scatter-adds
-  ``gcols`` into ``dx`` (a Numba kernel).
-* Backward, bias: a sum over (B, OH, OW).
+* small products: im2col of a chunk of output rows (a Numba kernel), then
+  NumPy's BLAS GEMM (``cols @ Wm``); col2im scatter-adds for the input gradient;
+* from :data:`NUMBA_GEMM_MIN_MACS` multiply-adds: no BLAS at all. Each thread
+  of :func:`kernels.threads.run_rows` runs im2col blocks that stay in its L2
+  cache into a register-tiled Numba GEMM (:func:`gemm_kf`, :func:`gemm_nt`).
 
-Since then, where it was measured faster (products of at least
-:data:`NUMBA_GEMM_MIN_MACS` multiply-adds, :func:`_numba_gemm_pays`, one rule
-for the three products so that a step never mixes BLAS and Numba threads),
-all three products run as Numba kernels, threads from
-:func:`kernels.threads.run_rows`, no BLAS:
+Reductions run in a fixed order: the kernel gradient is summed per fixed block
+of output rows and the blocks' partial sums are added in block order, so the
+result does not depend on the number of threads (see docs/design/kernels.md,
+which also keeps the measurements behind these choices).
 
-* forward: one fused kernel per thread (:func:`conv_forward_rows`: im2col of
-  a :data:`BLOCK_BYTES` block, then the register-blocked :func:`gemm_nt`,
-  which LLVM compiles with the host's AVX-512);
-* backward-input, stride 1: the same forward applied to ``g`` with flipped,
-  channel-swapped kernels (no col2im); other strides:
-  :func:`conv_backward_input_images`, ``g @ Wm^T`` by :func:`gemm_nt` then
-  col2im, whole images per thread (no scatter-add races);
-* backward-kernels: :func:`conv_backward_kernels_rows`, per thread a partial
-  ``dWm`` (summed at the end); per block, the *transposed* im2col matrix
-  (:func:`im2col_t`, contiguous runs copied from the input re-laid as
-  ``(B, H, C, W)`` by :func:`nhwc_to_nhcw`) and the transposed block of ``g``
-  (``(F, n)``, :data:`GRAD_BLOCK_BYTES`, in the L2 cache), so that
-  :func:`gemm_nt` reduces over about 1000 rows along the contiguous axis
-  (150-185 GFLOP/s on one core).
-
-Measured on the 2-core EPYC, ``python -m bench kernels --device cpu``,
-forward+backward: (64, 32, 32, 32)->64 52 -> 36 ms, (16, 56, 56, 64)->64
-60 -> 44 ms, (32, 28, 28, 8)->16 2.7 -> 2.1 ms (the mixed BLAS/Numba step
-had cost most: OpenBLAS's workers spin on the second core after each call).
-Below the threshold (tiny images, e.g. 8x8 digits) im2col + NumPy GEMM stays.
-
-Where the output width of a product is a multiple of 16 (the filter count
-for the forward and backward-kernels, ``kh*kw*C`` for the strided
-backward-input), :func:`gemm_kf` replaces :func:`gemm_nt`: outer products on
-8x32 / 8x16 register tiles with the channels as the vector axis (no
-horizontal sums; its accumulator tile is a stack array,
-:mod:`kernels.conv2d_registers`), and backward-kernels then needs no
-transposed ``g``. Same command, forward+backward, ours / PyTorch: (64, 32,
-32, 32)->64 33.1 / 16.7 -> 24.3-27.3 / 19.4-20.4 ms (1.99x -> 1.19-1.41x),
-(16, 56, 56, 64)->64 40.2 / 26.9 -> 32.2-33.4 / 27.9-28.4 ms (1.49x ->
-1.16-1.18x), (32, 28, 28, 8)->16 1.95 / 0.74 -> 1.64-1.71 / 0.77 ms (2.62x
--> 2.13-2.24x).
-``OPENBLAS_CORETYPE`` in this machine's environment is ``Haswell``, which is
-why NumPy's OpenBLAS runs its AVX2 kernels here (unset, it picks SkylakeX).
-
-Chunks of about :data:`CHUNK_BYTES` keep ``cols`` in the L2/L3 cache; the
-GEMM is 85-90 % of the time at the benchmark's larger shapes, which run at
-70-80 % of a 2048^3 matrix product measured in the same process.
-
-Measured alternatives, rejected: im2col/col2im as ``numba.prange`` loops
-(Numba's OpenMP threads and OpenBLAS's spinning threads fight over the 2
-cores: a forward took multiples of the 4 ms scheduler tick, about 20x
-slower); the whole batch as one chunk (1.3-1.6x slower: ``cols`` falls out of
-cache); the book's direct loops (:mod:`kernels.reference`, 500-1000x slower).
-The Numba kernels here are therefore serial and BLAS owns the threads: no
-nested parallelism, no oversubscription.
-
-Speed is set by the BLAS NumPy was built with. NumPy's OpenBLAS wheels pick
-their kernels at load time; on the AMD Zen 5 (EPYC) test machine they picked
-the AVX2 ones (OpenBLAS 0.3.31 reports the core as "Haswell").
-``OPENBLAS_CORETYPE=SkylakeX`` in the environment *before Python starts*
-selects the AVX-512 kernels: there the convolutions went from about 160-170
-to 250-270 GFLOP/s (a library must not set it for you: it is read once, when
-NumPy loads OpenBLAS).
-
-Implementation note: Numba wraps negative indices (``a[-1]``), so an index
-it cannot prove non-negative costs a branch per element and blocks SIMD. The
-copy loops below use ``uint64`` offsets, which made im2col 3-5x faster.
-
-Dtypes and layouts: float32 and float64 run the Numba kernels; float16 is
-computed in float32 and rounded back; any other float dtype falls back to the
-reference loops (correct, slow). Inputs that are not C-contiguous are copied
-once (``np.ascontiguousarray``).
-
-The public functions are one-line dispatchers on the input array's type:
-NumPy arrays run here, CuPy arrays run :mod:`kernels.conv2d_gpu`.
+float32 and float64 run the Numba kernels; float16 is computed in float32 and
+rounded back; other dtypes fall back to :mod:`kernels.conv2d.reference`.
 """
 
 from __future__ import annotations
 
-import functools
-import threading
-
 import numba
 import numpy as np
 
-import backend
-
+from ..geometry import conv2d_geometry
+from ..jit import njit
+from ..threads import run_rows
 from . import reference
-from .conv2d_registers import stack_pointer
-from .jit import njit
-from .threads import run_rows
-from .geometry import conv2d_geometry
+from .registers import stack_pointer
 
 #: Target size in bytes of one chunk of the im2col matrix (measured: 1-4 MiB are equivalent here).
 CHUNK_BYTES = 2 << 20
@@ -116,6 +39,8 @@ NUMBA_GEMM_MIN_MACS = 1 << 23
 BLOCK_BYTES = 256 << 10
 #: Size in bytes of the transposed ``g`` block of one thread in :func:`conv_backward_kernels_rows`.
 GRAD_BLOCK_BYTES = 256 << 10
+#: Partial sums of the kernel gradient: a fixed count (not one per thread), added in order (deterministic).
+REDUCTION_BLOCKS = 16
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -508,7 +433,8 @@ def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, ro
     ``g`` as it is (``(n, F)``, sized to stay in the L2 cache); otherwise
     the transposed block of ``g`` (``(F, n)``) and :func:`gemm_nt`, which
     reduces over the block's ``n`` rows along the contiguous axis.
-    ``grad_wm`` (shape ``(kh*kw*C, F)``) belongs to the calling thread.
+    ``grad_wm`` (shape ``(kh*kw*C, F)``) belongs to the calling thread; blocks
+    start at ``q0``, so the sum's order is fixed by ``q0``, ``q1`` alone.
     """
     k_total, filters = grad_wm.shape
     n_max = rows_per_block * out_w
@@ -528,6 +454,21 @@ def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, ro
 
 
 @njit(nogil=True)
+def conv_backward_kernels_partials(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, row_bounds,
+                                   partials, p0, p1):
+    """``partials[p] = Σ cols^T g`` over the output rows ``row_bounds[p] <= q < row_bounds[p + 1]``, ``p0 <= p < p1``.
+
+    One fixed range of rows per partial sum (:func:`conv_backward_kernels_rows`
+    into a zeroed ``partials[p]`` of shape ``(kh*kw*C, F)``): which thread
+    computes a partial does not change it, so adding the partials in the order
+    of ``p`` gives the same kernel gradient on any number of threads.
+    """
+    for p in range(p0, p1):
+        conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, partials[p],
+                                   row_bounds[p], row_bounds[p + 1])
+
+
+@njit(nogil=True)
 def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input,
                                b0, b1):
     """``dx`` of the images ``b0 <= b < b1``: ``gcols = g @ Wm^T`` per block, then :func:`col2im`.
@@ -535,19 +476,24 @@ def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, out_h, out_w
     The product is :func:`gemm_kf` on ``wt = Wm^T`` (``(F, K)``) when ``K``
     is a multiple of 16, else :func:`gemm_nt` on ``wm``. Whole images per
     call, so threads never scatter-add into the same pixels; ``grad_input``
-    must be zeroed by the caller.
+    must be zeroed by the caller. Blocks never straddle a group of
+    ``max(1, rows_per_block // OH)`` images counted from image 0 (the caller
+    aligns ``b0`` to it), so they do not depend on how the batch was split.
     """
     k_total = wm.shape[0]
     gcols = np.empty((rows_per_block * out_w, k_total), dtype=g2d.dtype)
     no_bias = np.zeros(k_total, dtype=g2d.dtype)
-    for q0 in range(b0 * out_h, b1 * out_h, rows_per_block):
-        q1 = min(b1 * out_h, q0 + rows_per_block)
-        n = (q1 - q0) * out_w
-        if k_total % 16 == 0:
-            gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], False)
-        else:
-            gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], False)
-        col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input)
+    group = max(1, rows_per_block // out_h)
+    for i0 in range(b0, b1, group):
+        i1 = min(b1, i0 + group)
+        for q0 in range(i0 * out_h, i1 * out_h, rows_per_block):
+            q1 = min(i1 * out_h, q0 + rows_per_block)
+            n = (q1 - q0) * out_w
+            if k_total % 16 == 0:
+                gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], False)
+            else:
+                gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], False)
+            col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input)
 
 
 # --------------------------------------------------------------------------
@@ -608,7 +554,7 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0):
     if _numba_gemm_pays(filters, k_total, total * out_w):
         rows_per_block = max(1, BLOCK_BYTES // max(1, out_w * k_total * x.itemsize))
         run_rows(conv_forward_rows, total, out.size * k_total // 4, x, wm, np.ascontiguousarray(wm.T), bias,
-                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, out2d)
+                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, out2d, align=rows_per_block)
         return out if compute == result else out.astype(result)
     step = _rows_per_chunk(out_w, k_total, x.itemsize, total)
     cols = np.empty((step * out_w, k_total), dtype=compute)
@@ -648,7 +594,8 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     if _numba_gemm_pays(k_total, filters, total * out_w):
         rows_per_block = max(1, BLOCK_BYTES // max(1, out_w * k_total * g.itemsize))
         run_rows(conv_backward_input_images, batch, g.size * k_total // 4, g2d, wm, np.ascontiguousarray(wm.T),
-                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input)
+                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input,
+                 align=max(1, rows_per_block // out_h))
         return grad_input if compute == result else grad_input.astype(result)
     wm_t = wm.T  # (F, K) view, BLAS takes the transpose flag
     step = _rows_per_chunk(out_w, k_total, g.itemsize, total)
@@ -679,16 +626,17 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
         rows_per_block = max(1, GRAD_BLOCK_BYTES // max(1, out_w * filters * x.itemsize))
         xt = np.empty((batch, height, channels, width), dtype=compute)
         run_rows(nhwc_to_nhcw, batch * height, 2 * x.size, x, xt)
-        partials = {}
-
-        def rows(q0, q1):  # one (K, F) partial sum per thread, added up at the end
-            grad_wm = partials.get(threading.get_ident())
-            if grad_wm is None:
-                grad_wm = partials[threading.get_ident()] = np.zeros((k_total, filters), dtype=compute)
-            conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_wm, q0, q1)
-
-        run_rows(rows, total, g.size * k_total // 4)
-        grad_wm = functools.reduce(np.add, partials.values())
+        # fixed ranges of whole blocks, one partial sum each, added in order: no dependence on threads
+        n_blocks = -(-total // rows_per_block)
+        n_partials = min(REDUCTION_BLOCKS, n_blocks)
+        row_bounds = np.array([min(total, rows_per_block * (n_blocks * p // n_partials))
+                               for p in range(n_partials + 1)], dtype=np.int64)
+        partials = np.zeros((n_partials, k_total, filters), dtype=compute)
+        run_rows(conv_backward_kernels_partials, n_partials, g.size * k_total // 4, xt, g2d, kh, kw, sh, sw, ph,
+                 pw, out_h, out_w, rows_per_block, row_bounds, partials)
+        grad_wm = partials[0]
+        for p in range(1, n_partials):
+            grad_wm += partials[p]
         grad = grad_wm.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1)
         return np.ascontiguousarray(grad, dtype=result)
     grad_wm = np.zeros((k_total, filters), dtype=compute)
@@ -715,78 +663,3 @@ def conv2d_backward_bias_cpu(grad_output):
     out = np.empty(filters, dtype=compute)
     sum_rows(g2d, out)
     return out.astype(result, copy=False).reshape(filters, 1)
-
-
-# --------------------------------------------------------------------------
-# dispatchers: NumPy -> this module, CuPy -> kernels.conv2d_gpu
-# --------------------------------------------------------------------------
-def _on(x, cpu_function):
-    """``cpu_function`` for NumPy arrays, its ``_gpu`` twin in :mod:`kernels.conv2d_gpu` for CuPy arrays."""
-    if backend.is_cupy_array(x):
-        from . import conv2d_gpu
-
-        return getattr(conv2d_gpu, cpu_function.__name__.replace("_cpu", "_gpu"))
-    return cpu_function
-
-
-def conv2d_forward(x, kernels, biases, stride=1, padding=0):
-    """Convolution forward (book section 22.2.1), NHWC.
-
-    Parameters
-    ----------
-    x : array, shape (B, H, W, C)
-    kernels : array, shape (F, C, kh, kw)
-    biases : array, shape (F, 1)
-    stride, padding : int or (int, int)
-        Zero padding on both sides of the height and width.
-
-    Returns
-    -------
-    array, shape (B, OH, OW, F), ``OH = (H + 2 ph - kh) // sh + 1``; dtype of ``x``.
-
-    Formula::
-
-        out[b, oh, ow, f] = Σ_{i, j, c} xpad[b, oh*sh + i, ow*sw + j, c] K[f, c, i, j] + bias[f]
-    """
-    return _on(x, conv2d_forward_cpu)(x, kernels, biases, stride, padding)
-
-
-def conv2d_backward_input(grad_output, kernels, input_shape, stride=1, padding=0):
-    """dE/dx of :func:`conv2d_forward`.
-
-    Parameters
-    ----------
-    grad_output : array, shape (B, OH, OW, F)
-    kernels : array, shape (F, C, kh, kw)
-    input_shape : tuple (B, H, W, C)
-
-    Returns
-    -------
-    array, shape (B, H, W, C)::
-
-        dx[b, h, w, c] = Σ_{oh*sh + i - ph = h, ow*sw + j - pw = w} Σ_f g[b, oh, ow, f] K[f, c, i, j]
-    """
-    return _on(grad_output, conv2d_backward_input_cpu)(grad_output, kernels, input_shape, stride, padding)
-
-
-def conv2d_backward_kernels(grad_output, x, kernel_shape, stride=1, padding=0):
-    """dE/dK of :func:`conv2d_forward`.
-
-    Parameters
-    ----------
-    grad_output : array, shape (B, OH, OW, F)
-    x : array, shape (B, H, W, C), the forward input
-    kernel_shape : tuple (F, C, kh, kw)
-
-    Returns
-    -------
-    array, shape (F, C, kh, kw)::
-
-        dK[f, c, i, j] = Σ_{b, oh, ow} g[b, oh, ow, f] xpad[b, oh*sh + i, ow*sw + j, c]
-    """
-    return _on(grad_output, conv2d_backward_kernels_cpu)(grad_output, x, kernel_shape, stride, padding)
-
-
-def conv2d_backward_bias(grad_output):
-    """dE/dbias of :func:`conv2d_forward`: ``db[f] = Σ_{b, oh, ow} g[b, oh, ow, f]``, shape (F, 1)."""
-    return _on(grad_output, conv2d_backward_bias_cpu)(grad_output)

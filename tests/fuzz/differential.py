@@ -1,0 +1,595 @@
+"""Differential fuzz cases: every layer and loss of camadas against PyTorch, forward and backward.
+
+Each :class:`Case` draws a random configuration (shapes, dtype, constructor
+arguments, stride and padding, memory layout of the inputs: C order, Fortran
+order, strided and reversed views) with a *draw* object (:mod:`tests.fuzz.draws`),
+runs our layer or loss and the PyTorch equivalent on the same values, and
+raises :class:`Mismatch` when an output, the input gradient or a parameter
+gradient differs beyond the dtype's tolerance (:data:`TOLERANCE`), or when our
+output does not keep the input's dtype. PyTorch computes in float64 on the
+same (float32 or float64) values, so it is an oracle for our float32 results
+too, and a better one than its float32 path: PyTorch 2.13's float32 oneDNN
+convolution returns garbage for a one-channel NHWC input permuted to NCHW
+(strides (6, 1, 2, 1), stride (1, 3), padding (2, 1)), which this fuzz found. ``tests/fuzz/test_differential.py``
+runs them under Hypothesis, ``tests/fuzz_report.py`` in a counted loop.
+
+Known, documented differences are avoided by the generators, not hidden by the
+comparison: values away from the kinks (ReLU at 0, HardTanh at ±1, where
+PyTorch and the book take different one-sided derivatives), probabilities
+away from the 1e-7 clip of the probability losses, MulticlassHinge scaled by
+the number of classes (PyTorch divides by it), BatchNormalization's running
+variance compared through the biased/unbiased factor (ours is Keras's),
+normalization inputs whose groups have a mean at most 10 standard deviations
+from 0 (see :func:`_normalization_input`).
+Two PyTorch approximations get a wider float64 tolerance
+(:data:`PYTORCH_FLOAT64_RTOL`): its float64 hardsigmoid backward multiplies
+by float32's 1/6, and its softplus returns x (gradient 1) above 20, off by
+e^-x <= 2.1e-9; ours are exact there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import backend
+import layers
+from layers import losses
+
+from .draws import arrange, values
+
+#: (rtol, atol) per dtype; atol is relative to max(1, max |reference|).
+TOLERANCE = {np.dtype(np.float32): (2e-4, 2e-5), np.dtype(np.float64): (1e-9, 1e-11)}
+DTYPES = (np.float32, np.float64)
+#: Cases where PyTorch itself is approximate in float64 (module docstring): the rtol used there instead.
+PYTORCH_FLOAT64_RTOL = {"hard_sigmoid": 1e-7, "softplus": 1e-8}
+
+
+class Mismatch(AssertionError):
+    """Our result and PyTorch's disagree (the message says which tensor, where and by how much)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One differential property: ``run(draw)`` raises :class:`Mismatch` on disagreement."""
+
+    name: str
+    run: Callable
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _t(a, grad=False):
+    """A float64 PyTorch copy of ``a`` (the oracle computes in float64: see the module docstring)."""
+    torch = _torch()
+    return torch.tensor(np.ascontiguousarray(backend.to_numpy(a), dtype=np.float64), requires_grad=grad)
+
+
+def close(what: str, ours, theirs, dtype, config: str = "", rtol=None) -> None:
+    """Raise :class:`Mismatch` unless ``ours`` has ``dtype``, ``theirs``'s shape, and its values within tolerance."""
+    if hasattr(theirs, "detach"):
+        theirs = theirs.detach().numpy()
+    theirs = np.asarray(theirs)
+    if np.isscalar(ours) or isinstance(ours, float):
+        ours_arr = np.asarray(ours, np.float64)
+    else:
+        ours_arr = backend.to_numpy(ours)
+        if ours_arr.dtype != np.dtype(dtype):
+            raise Mismatch(f"{what}: dtype {ours_arr.dtype}, expected {np.dtype(dtype)} ({config})")
+    if ours_arr.shape != theirs.shape:
+        raise Mismatch(f"{what}: shape {ours_arr.shape}, PyTorch {theirs.shape} ({config})")
+    default_rtol, atol = TOLERANCE[np.dtype(dtype)]
+    rtol = default_rtol if rtol is None else max(rtol, default_rtol)
+    a, b = ours_arr.astype(np.float64), theirs.astype(np.float64)
+    both_nan = np.isnan(a) & np.isnan(b)
+    scale = max(1.0, float(np.nanmax(np.abs(b)))) if b.size and not np.isnan(b).all() else 1.0
+    ok = both_nan | (np.abs(a - b) <= atol * scale + rtol * np.abs(b))
+    if not ok.all():
+        where = np.unravel_index(int(np.argmin(ok.reshape(-1))), ok.shape) if ok.ndim else ()
+        raise Mismatch(f"{what}: {a[where]!r} vs PyTorch {b[where]!r} at {where} "
+                       f"(max |diff| {float(np.nanmax(np.abs(a - b))):.3g}; {config})")
+
+
+def _layer_check(d, dtype, build, x, torch_forward, config, training=False, rtol=None):
+    """Forward and backward of ``build()`` on a drawn layout of ``x`` against ``torch_forward(xt, params)``."""
+    with backend.use_dtype(dtype):
+        layer = build()
+    layer.train(training)
+    view = arrange(d, x)
+    y = layer.forward(view)
+    xt = _t(x, grad=True)
+    pts = [_t(p, grad=True) for p in layer.params]
+    yt = torch_forward(xt, pts)
+    close("output", y, yt, dtype, config, rtol)
+    g = values(d, tuple(y.shape), dtype, scales=(1.0,))
+    grad_input, param_grads = layer.backward(arrange(d, g))
+    yt.backward(_t(g))
+    close("grad_input", grad_input, xt.grad, dtype, config, rtol)
+    for i, (pg, pt) in enumerate(zip(param_grads or [], pts)):
+        close(f"grad of params[{i}]", pg, pt.grad.reshape(pg.shape), dtype, config, rtol)
+    return layer
+
+
+# ----------------------------------------------------------------------------- activations
+def _away_from_kinks(x, kinks=(0.0, 1.0, -1.0, 3.0, -3.0), gap=1e-3):
+    for k in kinks:
+        x = np.where(np.abs(x - k) < gap, x + 4 * gap, x)
+    return x
+
+
+def _activation(name, build_kwargs, torch_fn):
+    def run(d):
+        dtype = d.choice(DTYPES)
+        shape = tuple(d.integer(1, 5) for _ in range(d.integer(1, 4)))
+        kwargs = build_kwargs(d, shape)
+        x = _away_from_kinks(values(d, shape, dtype, scales=(0.01, 1.0, 5.0, 30.0, 300.0))).astype(dtype)
+        config = f"{name} {kwargs} shape {shape} {np.dtype(dtype).name}"
+        rtol = PYTORCH_FLOAT64_RTOL.get(name) if np.dtype(dtype) == np.float64 else None
+        _layer_check(d, dtype, lambda: layers.get_activation(name, **kwargs), x,
+                     lambda xt, pts: torch_fn(xt, pts, kwargs), config, rtol=rtol)
+
+    return Case(name, run)
+
+
+def _none(d, shape):
+    return {}
+
+
+def _prelu_forward(xt, pts, kwargs):
+    F = _torch().nn.functional
+    if xt.ndim < 2:  # PyTorch's channel axis is 1: give the vector a batch axis
+        return F.prelu(xt.reshape(1, -1), pts[0]).reshape(xt.shape)
+    return F.prelu(xt.movedim(-1, 1), pts[0]).movedim(1, -1)
+
+
+def _activation_cases():
+    F = _torch().nn.functional
+    torch = _torch()
+    return [
+        _activation("sigmoid", _none, lambda x, p, k: torch.sigmoid(x)),
+        _activation("tanh", _none, lambda x, p, k: torch.tanh(x)),
+        _activation("softsign", _none, lambda x, p, k: F.softsign(x)),
+        _activation("hard_sigmoid", _none, lambda x, p, k: F.hardsigmoid(x)),
+        _activation("hard_tanh", _none, lambda x, p, k: F.hardtanh(x)),
+        _activation("relu", _none, lambda x, p, k: F.relu(x)),
+        _activation("leaky_relu", lambda d, s: {"alpha": d.choice((0.01, 0.2, 1.5, -0.3))},
+                    lambda x, p, k: F.leaky_relu(x, k["alpha"])),
+        _activation("prelu", lambda d, s: {"num_parameters": d.choice((1, s[-1])), "init": d.choice((0.25, -0.5))},
+                    _prelu_forward),
+        _activation("rrelu", lambda d, s: {"lower": 0.1, "upper": d.choice((0.2, 0.5))},
+                    lambda x, p, k: F.rrelu(x, k["lower"], k["upper"], training=False)),
+        _activation("elu", lambda d, s: {"alpha": d.choice((1.0, 0.5, 2.0))}, lambda x, p, k: F.elu(x, k["alpha"])),
+        _activation("selu", _none, lambda x, p, k: F.selu(x)),
+        _activation("noisy_relu", lambda d, s: {"std": 0.3}, lambda x, p, k: F.relu(x)),
+        _activation("gelu", lambda d, s: {"approximate": d.choice(("none", "tanh"))},
+                    lambda x, p, k: F.gelu(x, approximate=k["approximate"])),
+        _activation("silu", _none, lambda x, p, k: F.silu(x)),
+        _activation("softplus", _none, lambda x, p, k: F.softplus(x)),
+        _activation("mish", _none, lambda x, p, k: F.mish(x)),
+    ]
+
+
+def _softmax(d):
+    dtype = d.choice(DTYPES)
+    shape = tuple(d.integer(1, 5) for _ in range(d.integer(1, 4)))
+    axis = d.integer(-len(shape), len(shape) - 1)
+    x = values(d, shape, dtype, scales=(0.01, 1.0, 30.0, 300.0))
+    _layer_check(d, dtype, lambda: layers.Softmax(axis=axis), x, lambda xt, p: _torch().softmax(xt, dim=axis),
+                 f"Softmax(axis={axis}) shape {shape} {np.dtype(dtype).name}")
+
+
+# ----------------------------------------------------------------------------- core layers
+def _dense(d):
+    dtype = d.choice(DTYPES)
+    n, fan_in, fan_out = d.integer(1, 6), d.integer(1, 7), d.integer(1, 7)
+    use_bias = d.choice((True, False))
+    x = values(d, (n, fan_in), dtype)
+    F = _torch().nn.functional
+
+    def reference(xt, pts):
+        return F.linear(xt, pts[0].T, pts[1] if use_bias else None)
+
+    _layer_check(d, dtype, lambda: layers.Dense(fan_in, fan_out, use_bias=use_bias, seed=d.seed() % 1000), x,
+                 reference, f"Dense({fan_in}, {fan_out}, use_bias={use_bias}) batch {n} {np.dtype(dtype).name}")
+
+
+def _flatten(d):
+    dtype = d.choice(DTYPES)
+    shape = (d.integer(1, 3),) + tuple(d.integer(1, 4) for _ in range(d.integer(1, 3)))
+    x = values(d, shape, dtype)
+    _layer_check(d, dtype, layers.Flatten, x, lambda xt, p: _torch().flatten(xt, 1),
+                 f"Flatten shape {shape} {np.dtype(dtype).name}")
+
+
+def _dropout_eval(d):
+    dtype = d.choice(DTYPES)
+    shape = tuple(d.integer(1, 4) for _ in range(d.integer(2, 4)))
+    rate = d.choice((0.0, 0.3, 0.9))
+    x = values(d, shape, dtype)
+    _layer_check(d, dtype, lambda: layers.Dropout(rate, seed=0), x,
+                 lambda xt, p: _torch().nn.functional.dropout(xt, rate, training=False),
+                 f"Dropout({rate}) eval shape {shape} {np.dtype(dtype).name}")
+
+
+# ----------------------------------------------------------------------------- convolution and pooling
+def _nchw(xt):
+    return xt.permute(0, 3, 1, 2)
+
+
+def _nhwc(yt):
+    return yt.permute(0, 2, 3, 1)
+
+
+def _image(d, dtype, min_hw=1):
+    b, c = d.integer(1, 3), d.integer(1, 4)
+    h, w = d.integer(min_hw, min_hw + 5), d.integer(min_hw, min_hw + 5)
+    return values(d, (b, h, w, c), dtype)
+
+
+def _conv2d(d):
+    dtype = d.choice(DTYPES)
+    kh, kw = d.integer(1, 4), d.integer(1, 4)
+    stride = (d.integer(1, 3), d.integer(1, 3))
+    padding = (d.integer(0, 2), d.integer(0, 2))
+    b, c, f = d.integer(1, 3), d.integer(1, 4), d.integer(1, 4)
+    h = d.integer(max(1, kh - 2 * padding[0]), kh + 6)
+    w = d.integer(max(1, kw - 2 * padding[1]), kw + 6)
+    x = values(d, (b, h, w, c), dtype)
+    F = _torch().nn.functional
+
+    def reference(xt, pts):
+        kernels, biases = pts
+        return _nhwc(F.conv2d(_nchw(xt), kernels, biases.reshape(-1), stride=stride, padding=padding))
+
+    _layer_check(d, dtype, lambda: layers.Convolution2D(c, f, (kh, kw), stride=stride, padding=padding,
+                                                       seed=d.seed() % 1000),
+                 x, reference, f"Convolution2D({c}, {f}, {(kh, kw)}, stride={stride}, padding={padding}) "
+                               f"input {(b, h, w, c)} {np.dtype(dtype).name}")
+
+
+def _pooling(kind):
+    def run(d):
+        dtype = d.choice(DTYPES)
+        pool = (d.integer(1, 3), d.integer(1, 3))
+        stride = d.choice((None, (d.integer(1, 3), d.integer(1, 3))))
+        x = _image(d, dtype, min_hw=max(pool))
+        F = _torch().nn.functional
+        if kind == "max":
+            build, fn = layers.MaxPooling2D, F.max_pool2d
+        else:
+            build, fn = layers.AveragePooling2D, F.avg_pool2d
+        _layer_check(d, dtype, lambda: build(pool, stride), x,
+                     lambda xt, p: _nhwc(fn(_nchw(xt), pool, stride or pool)),
+                     f"{build.__name__}({pool}, {stride}) input {x.shape} {np.dtype(dtype).name}")
+
+    return run
+
+
+def _global_average(d):
+    dtype = d.choice(DTYPES)
+    x = _image(d, dtype)
+    _layer_check(d, dtype, layers.GlobalAveragePooling2D, x, lambda xt, p: xt.mean(dim=(1, 2), keepdim=True),
+                 f"GlobalAveragePooling2D input {x.shape} {np.dtype(dtype).name}")
+
+
+# ----------------------------------------------------------------------------- normalization
+def _normalization_input(d, shape, dtype, axes):
+    """Values whose groups (over ``axes``) have standard deviation ``scale`` and mean 0 or 10 ``scale``.
+
+    Well conditioned on purpose: a float32 mean rounded to its last bit
+    shifts a group of spread s around m by up to ulp(m) / s standard
+    deviations, in any float32 implementation (PyTorch's too), so groups
+    whose spread is tiny next to their mean are not a test of the code.
+    """
+    rng = np.random.default_rng(d.seed())
+    z = rng.standard_normal(shape)
+    z -= z.mean(axis=axes, keepdims=True)
+    spread = z.std(axis=axes, keepdims=True)
+    z = np.where(spread > 0, z / np.where(spread > 0, spread, 1.0), z)
+    scale = d.choice((0.01, 1.0, 30.0))
+    return ((z + d.choice((0.0, 10.0))) * scale).astype(dtype)
+
+
+def _batch_norm(training):
+    def run(d):
+        torch = _torch()
+        dtype = d.choice(DTYPES)
+        image = d.choice((False, True))
+        shape = (d.integer(1, 4), d.integer(1, 3), d.integer(1, 3), d.integer(1, 4)) if image else \
+            (d.integer(1, 6), d.integer(1, 5))
+        if training and np.prod(shape[:-1]) < 2:
+            shape = (2,) + shape[1:]
+        c = shape[-1]
+        momentum, epsilon = d.choice((0.9, 0.5, 0.0)), d.choice((1e-5, 1e-3))
+        x = _normalization_input(d, shape, dtype, tuple(range(len(shape) - 1)))
+        gamma, beta = values(d, (c,), dtype), values(d, (c,), dtype)
+        mean0 = values(d, (c,), dtype)
+        var0 = values(d, (c,), dtype, low=0.5, high=2.0)
+        state = {}
+
+        def build():
+            layer = layers.BatchNormalization(c, momentum=momentum, epsilon=epsilon)
+            layer.gamma[...], layer.beta[...] = gamma, beta
+            layer.running_mean[...], layer.running_var[...] = mean0, var0
+            state["layer"] = layer
+            return layer
+
+        def reference(xt, pts):
+            state["rm"], state["rv"] = _t(mean0), _t(var0)
+            moved = xt.movedim(-1, 1)
+            out = torch.nn.functional.batch_norm(moved, state["rm"], state["rv"], pts[0], pts[1],
+                                                 training=training, momentum=1.0 - momentum, eps=epsilon)
+            return out.movedim(1, -1)
+
+        config = (f"BatchNormalization({c}, momentum={momentum}, epsilon={epsilon}) "
+                  f"{'train' if training else 'eval'} input {shape} {np.dtype(dtype).name}")
+        layer = _layer_check(d, dtype, build, x, reference, config, training=training)
+        close("running_mean", layer.running_mean, state["rm"], dtype, config)
+        count = int(np.prod(shape[:-1]))
+        if training:  # ours updates with the biased variance (Keras), PyTorch with the unbiased one
+            ours_expected = momentum * var0 + (state["rv"].numpy() - momentum * var0) * (count - 1) / count
+        else:
+            ours_expected = state["rv"].numpy()
+        close("running_var", layer.running_var, ours_expected, dtype, config)
+
+    return run
+
+
+def _layer_norm(d):
+    torch = _torch()
+    dtype = d.choice(DTYPES)
+    shape = tuple(d.integer(1, 4) for _ in range(d.integer(2, 4)))
+    k = d.integer(1, len(shape) - 1)
+    normalized = shape[-k:]
+    center, scale = d.choice((True, False)), d.choice((True, False))
+    epsilon = d.choice((1e-5, 1e-3))
+    x = _normalization_input(d, shape, dtype, tuple(range(len(shape) - k, len(shape))))
+    gamma, beta = values(d, normalized, dtype), values(d, normalized, dtype)
+
+    def build():
+        layer = layers.LayerNormalization(normalized, epsilon=epsilon, center=center, scale=scale)
+        if scale:
+            layer.gamma[...] = gamma
+        if center:
+            layer.beta[...] = beta
+        return layer
+
+    def reference(xt, pts):
+        weight = pts[0] if scale else None
+        bias = pts[-1] if center else None
+        return torch.nn.functional.layer_norm(xt, normalized, weight, bias, epsilon)
+
+    _layer_check(d, dtype, build, x, reference, f"LayerNormalization({normalized}, center={center}, scale={scale}, "
+                                                f"epsilon={epsilon}) input {shape} {np.dtype(dtype).name}")
+
+
+# ----------------------------------------------------------------------------- losses
+def _loss_check(d, dtype, loss, y_pred, y_true, torch_loss, config):
+    """Value and dE/dy_pred of ``loss`` on drawn layouts against ``torch_loss(pred_tensor, y_true)``."""
+    value = loss.forward(arrange(d, y_pred), arrange(d, y_true))
+    pt = _t(y_pred, grad=True)
+    reference = torch_loss(pt)
+    close("loss", value, reference, dtype, config)
+    reference.backward()
+    close("dE/dy_pred", loss.backward(), pt.grad, dtype, config)
+
+
+def _reduce(t, reduction):
+    return t.mean() if reduction == "mean" else t.sum()
+
+
+def _regression(name):
+    def run(d):
+        F = _torch().nn.functional
+        dtype = d.choice(DTYPES)
+        shape = tuple(d.integer(1, 5) for _ in range(d.integer(1, 3)))
+        y_true = values(d, shape, dtype)
+        residual = values(d, shape, dtype, scales=(0.3, 3.0))
+        y_pred = (y_true + np.where(np.abs(residual) < 1e-3, 0.01, residual)).astype(dtype)
+        if name == "mse":
+            reduction = d.choice(("mean", "sum", "book"))
+            loss = losses.MeanSquaredError(reduction=reduction)
+
+            def reference(p):
+                if reduction == "book":
+                    return 0.5 * F.mse_loss(p, _t(y_true), reduction="sum")
+                return F.mse_loss(p, _t(y_true), reduction=reduction)
+        elif name == "mae":
+            reduction = d.choice(("mean", "sum"))
+            loss = losses.MeanAbsoluteError(reduction=reduction)
+
+            def reference(p):
+                return F.l1_loss(p, _t(y_true), reduction=reduction)
+        else:
+            reduction, delta = d.choice(("mean", "sum")), d.choice((1.0, 0.5, 2.5))
+            loss = losses.Huber(delta=delta, reduction=reduction)
+
+            def reference(p):
+                return F.huber_loss(p, _t(y_true), reduction=reduction, delta=delta)
+
+        _loss_check(d, dtype, loss, y_pred, y_true, reference, f"{loss!r} shape {shape} {np.dtype(dtype).name}")
+
+    return run
+
+
+def _bce(from_logits):
+    def run(d):
+        F = _torch().nn.functional
+        dtype = d.choice(DTYPES)
+        reduction = d.choice(("mean", "sum"))
+        shape = tuple(d.integer(1, 5) for _ in range(d.integer(1, 3)))
+        if d.choice(("hard", "soft")) == "hard":
+            y_true = values(d, shape, dtype, low=0, high=1).round().astype(dtype)
+        else:
+            y_true = values(d, shape, dtype, low=0, high=1)
+        loss = losses.BinaryCrossEntropy(from_logits=from_logits, reduction=reduction)
+        if from_logits:
+            y_pred = values(d, shape, dtype, scales=(0.1, 3.0, 30.0, 300.0))
+
+            def reference(p):
+                return F.binary_cross_entropy_with_logits(p, _t(y_true), reduction=reduction)
+        else:
+            y_pred = values(d, shape, dtype, low=0.02, high=0.98)
+
+            def reference(p):
+                return F.binary_cross_entropy(p, _t(y_true), reduction=reduction)
+
+        _loss_check(d, dtype, loss, y_pred, y_true, reference, f"{loss!r} shape {shape} {np.dtype(dtype).name}")
+
+    return run
+
+
+def _hinge(d):
+    torch = _torch()
+    dtype = d.choice(DTYPES)
+    reduction = d.choice(("mean", "sum"))
+    shape = tuple(d.integer(1, 5) for _ in range(d.integer(1, 3)))
+    zero_one = d.choice((True, False))
+    labels = values(d, shape, dtype, low=0, high=1).round()
+    y_true = (labels if zero_one else 2 * labels - 1).astype(dtype)
+    y_pred = _away_from_kinks(values(d, shape, dtype, scales=(0.5, 2.0)), kinks=(1.0, -1.0)).astype(dtype)
+    t = 2 * labels - 1
+    loss = losses.Hinge(reduction=reduction)
+    _loss_check(d, dtype, loss, y_pred, y_true, lambda p: _reduce(torch.clamp(1 - _t(t.astype(dtype)) * p, min=0),
+                                                                   reduction),
+                f"{loss!r} labels {'0/1' if zero_one else '±1'} shape {shape} {np.dtype(dtype).name}")
+
+
+def _softmax_np(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _class_shape(d):
+    return tuple(d.integer(1, 4) for _ in range(d.integer(0, 1))) + (d.integer(1, 5), d.integer(1, 6))
+
+
+def _distribution(d, shape, dtype):
+    if d.choice(("one-hot", "soft")) == "one-hot":
+        labels = np.random.default_rng(d.seed()).integers(0, shape[-1], shape[:-1])
+        return np.eye(shape[-1], dtype=dtype)[labels]
+    return _softmax_np(values(d, shape, np.float64, scales=(1.0, 5.0))).astype(dtype)
+
+
+def _categorical(from_logits):
+    def run(d):
+        torch = _torch()
+        F = torch.nn.functional
+        dtype = d.choice(DTYPES)
+        reduction = d.choice(("mean", "sum"))
+        shape = (d.integer(1, 5), d.integer(1, 6))
+        y_true = _distribution(d, shape, dtype)
+        loss = losses.CategoricalCrossEntropy(from_logits=from_logits, reduction=reduction)
+        if from_logits:
+            y_pred = values(d, shape, dtype, scales=(0.1, 3.0, 30.0, 1e4))
+
+            def reference(p):
+                return F.cross_entropy(p, _t(y_true), reduction=reduction)
+        else:
+            y_pred = _softmax_np(values(d, shape, np.float64, scales=(0.1, 1.0, 2.0))).astype(dtype)
+
+            def reference(p):
+                return _reduce(-(_t(y_true) * torch.log(p)).sum(-1), reduction)
+
+        _loss_check(d, dtype, loss, y_pred, y_true, reference, f"{loss!r} shape {shape} {np.dtype(dtype).name}")
+
+    return run
+
+
+def _sparse(from_logits):
+    def run(d):
+        torch = _torch()
+        F = torch.nn.functional
+        dtype = d.choice(DTYPES)
+        reduction = d.choice(("mean", "sum"))
+        shape = _class_shape(d)
+        labels = np.random.default_rng(d.seed()).integers(0, shape[-1], shape[:-1])
+        form = d.choice(("int64", "int32", "float", "trailing 1"))
+        y_true = {"int64": labels, "int32": labels.astype(np.int32), "float": labels.astype(dtype),
+                  "trailing 1": labels[..., None]}[form]
+        loss = losses.SparseCategoricalCrossEntropy(from_logits=from_logits, reduction=reduction)
+        target = torch.tensor(labels)
+        if from_logits:
+            y_pred = values(d, shape, dtype, scales=(0.1, 3.0, 30.0, 1e4))
+
+            def reference(p):
+                return F.cross_entropy(p.movedim(-1, 1), target, reduction=reduction)
+        else:
+            y_pred = _softmax_np(values(d, shape, np.float64, scales=(0.1, 1.0, 2.0))).astype(dtype)
+
+            def reference(p):
+                return F.nll_loss(torch.log(p).movedim(-1, 1), target, reduction=reduction)
+
+        _loss_check(d, dtype, loss, y_pred, y_true, reference,
+                    f"{loss!r} labels {form} shape {shape} {np.dtype(dtype).name}")
+
+    return run
+
+
+def _kl(d):
+    torch = _torch()
+    dtype = d.choice(DTYPES)
+    reduction = d.choice(("mean", "sum"))
+    shape = (d.integer(1, 5), d.integer(1, 6))
+    y_true = _distribution(d, shape, dtype)
+    y_pred = _softmax_np(values(d, shape, np.float64, scales=(0.1, 1.0, 2.0))).astype(dtype)
+    loss = losses.KLDivergence(reduction=reduction)
+
+    def reference(p):
+        total = torch.nn.functional.kl_div(torch.log(p), _t(y_true), reduction="sum")
+        return total / shape[0] if reduction == "mean" else total
+
+    _loss_check(d, dtype, loss, y_pred, y_true, reference, f"{loss!r} shape {shape} {np.dtype(dtype).name}")
+
+
+def _multiclass_hinge(d):
+    torch = _torch()
+    dtype = d.choice(DTYPES)
+    reduction = d.choice(("mean", "sum"))
+    shape = (d.integer(1, 5), d.integer(2, 6))
+    margin = d.choice((1.0, 0.5, 2.0))
+    labels = np.random.default_rng(d.seed()).integers(0, shape[-1], shape[0])
+    y_true = np.eye(shape[-1], dtype=dtype)[labels]
+    y_pred = values(d, shape, dtype, scales=(0.5, 3.0))
+    loss = losses.MulticlassHinge(margin=margin, reduction=reduction)
+
+    def reference(p):  # PyTorch divides each sample's sum by the number of classes
+        return shape[-1] * torch.nn.functional.multi_margin_loss(p, torch.tensor(labels), p=1, margin=margin,
+                                                                 reduction=reduction)
+
+    _loss_check(d, dtype, loss, y_pred, y_true, reference, f"{loss!r} shape {shape} {np.dtype(dtype).name}")
+
+
+def cases() -> list:
+    """Every differential case (needs PyTorch importable)."""
+    return _activation_cases() + [
+        Case("softmax", _softmax),
+        Case("dense", _dense),
+        Case("flatten", _flatten),
+        Case("dropout_eval", _dropout_eval),
+        Case("convolution2d", _conv2d),
+        Case("max_pooling2d", _pooling("max")),
+        Case("average_pooling2d", _pooling("average")),
+        Case("global_average_pooling2d", _global_average),
+        Case("batch_normalization_train", _batch_norm(True)),
+        Case("batch_normalization_eval", _batch_norm(False)),
+        Case("layer_normalization", _layer_norm),
+        Case("mse", _regression("mse")),
+        Case("mae", _regression("mae")),
+        Case("huber", _regression("huber")),
+        Case("bce_probabilities", _bce(False)),
+        Case("bce_logits", _bce(True)),
+        Case("hinge", _hinge),
+        Case("cce_probabilities", _categorical(False)),
+        Case("cce_logits", _categorical(True)),
+        Case("sparse_cce_probabilities", _sparse(False)),
+        Case("sparse_cce_logits", _sparse(True)),
+        Case("kl_divergence", _kl),
+        Case("multiclass_hinge", _multiclass_hinge),
+    ]
