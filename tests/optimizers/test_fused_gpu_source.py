@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from optimizers.fused import gpu
+from tests.kernels.test_gpu_compile import _nvrtc, nvrtc_compile  # the kernels' NVRTC tier helpers
 
 FLOAT16 = """
 #include <cuda_fp16.h>
@@ -63,20 +64,6 @@ def harness(name: str, t: str, c: str) -> str:
             f"  {' '.join(binds)}\n  {operation}\n}}\n")
 
 
-def _nvrtc():
-    try:
-        from cuda.bindings import nvrtc
-    except ImportError as exc:
-        pytest.skip(f"cuda-python (cuda.bindings.nvrtc) is not installed ({exc}); pip install cuda-python")
-    try:
-        err, *_ = nvrtc.nvrtcVersion()
-    except Exception as exc:  # libnvrtc missing: the bindings raise when they load it
-        pytest.skip(f"libnvrtc cannot be loaded ({type(exc).__name__}: {exc})")
-    if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
-        pytest.skip(f"libnvrtc does not answer ({err})")
-    return nvrtc
-
-
 def _cuda_include():
     """A directory holding cuda_fp16.h (the CUDA runtime wheel or a toolkit), or None."""
     candidates = [os.environ.get("CUDA_PATH", ""), "/usr/local/cuda"]
@@ -91,24 +78,6 @@ def _cuda_include():
     return None
 
 
-def compile_ptx(nvrtc, source: str, options) -> str:
-    err, program = nvrtc.nvrtcCreateProgram(source.encode(), b"camadas_optimizers.cu", 0, [], [])
-    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, err
-    try:
-        encoded = [o.encode() for o in options]
-        (status,) = nvrtc.nvrtcCompileProgram(program, len(encoded), encoded)
-        _, size = nvrtc.nvrtcGetProgramLogSize(program)
-        log = b" " * size
-        nvrtc.nvrtcGetProgramLog(program, log)
-        assert status == nvrtc.nvrtcResult.NVRTC_SUCCESS, f"NVRTC: {status}\n{log.decode(errors='replace')}\n{source}"
-        _, size = nvrtc.nvrtcGetPTXSize(program)
-        ptx = b" " * size
-        nvrtc.nvrtcGetPTX(program, ptx)
-        return ptx.decode(errors="replace")
-    finally:
-        nvrtc.nvrtcDestroyProgram(program)
-
-
 @pytest.mark.parametrize("arch", ["compute_90", "compute_80"])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 @pytest.mark.parametrize("name", sorted(gpu.SOURCES))
@@ -121,7 +90,7 @@ def test_kernel_source_compiles_with_nvrtc(name, dtype, arch):
             pytest.skip("cuda_fp16.h not found (pip install nvidia-cuda-runtime-cu12)")
         options.append(f"--include-path={include}")
     compute = gpu.COMPUTE_DTYPES[np.dtype(dtype)].name
-    ptx = compile_ptx(nvrtc, harness(name, C_TYPES[dtype], C_TYPES[compute]), options)
+    ptx = nvrtc_compile(nvrtc, harness(name, C_TYPES[dtype], C_TYPES[compute]), options)
     assert re.search(rf"\.entry\s+camadas_{name}_step\s*\(", ptx)
 
 
