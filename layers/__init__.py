@@ -43,7 +43,8 @@ from .losses import (BinaryCrossEntropy, CategoricalCrossEntropy, Hinge, Huber, 
 from .normalization import BatchNormalization, LayerNormalization
 from .saving import checkpoint, register_layer
 from .saving.checkpoint import CheckpointError
-from .training import Callback, EarlyStopping, History, TerminateOnNaN, callbacks, metrics
+from .training import (Callback, EarlyStopping, History, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
+                       callbacks, metrics)
 
 #: Module paths of camadas 0.1 -> where the module lives now.
 MOVED_MODULES = {

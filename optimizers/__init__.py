@@ -1,11 +1,13 @@
-"""camadas optimizers (book chapter 6).
+"""camadas optimizers (book chapter 6, and the training tools of chapter 26).
 
 Two kinds:
 
 * the book's function minimiser :class:`GradientDescent` (section 6.1.3), and
   :func:`minimize`, which runs any optimizer below on a plain function;
 * network optimizers with ``optimizer.step(params, grads)`` updating the arrays
-  in place on their own device.
+  in place on their own device, each rule as one fused kernel pass per
+  parameter (:mod:`optimizers.fused`: Numba on the CPU, CuPy on the GPU), or
+  per buffer after :func:`flatten_parameters`.
 
 =====================  ===================================  =====================================
 class                  name for ``get_optimizer``           book section / equation
@@ -17,12 +19,17 @@ class                  name for ``get_optimizer``           book section / equat
 :class:`RMSProp`       "rmsprop"                            6.4.3
 :class:`Adam`          "adam"                               6.4.4
 :class:`Nadam`         "nadam"                              6.4.5
+:class:`AdamW`         "adamw"                              26 (Loshchilov & Hutter, 2019)
 :class:`Newton`        "newton"                             6.5 (needs a Hessian)
 =====================  ===================================  =====================================
 
 Every network optimizer accepts ``l1``, ``l2`` (weight penalties),
-``clipnorm`` (global norm) and ``clipvalue``; see
-:mod:`optimizers.regularization`.
+``clipnorm`` (global norm) and ``clipvalue`` (:mod:`optimizers.regularization`),
+``on_nonfinite`` (warn, raise or ignore when a step leaves inf/NaN), and a
+learning rate that is a number or a schedule (:mod:`optimizers.schedules`:
+StepDecay, ExponentialDecay, CosineDecay, WarmupCosineDecay,
+InverseSquareRootDecay). :mod:`optimizers.reference` keeps the plain array
+formulas the kernels are tested against.
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ from camadas.packages import require_own
 
 require_own(__name__, ("backend",))  # one clear error if a sibling is not ours
 
-from . import regularization
+from . import reference, regularization, schedules
 from .adagrad import AdaGrad
 from .adam import Adam
-from .base import Optimizer
+from .adamw import AdamW, decay_mask
+from .base import NonFiniteWarning, Optimizer
+from .flat import FlatParameters, flatten_parameters
 from .gradient_descent import GradientDescent
 from .minimize import minimize
 from .momentum import Momentum
@@ -44,6 +53,14 @@ from .nadam import Nadam
 from .nesterov import Nesterov
 from .newton import Newton
 from .rmsprop import RMSProp
+from .schedules import (
+    CosineDecay,
+    ExponentialDecay,
+    InverseSquareRootDecay,
+    LearningRateSchedule,
+    StepDecay,
+    WarmupCosineDecay,
+)
 from .sgd import SGD
 
 OPTIMIZERS = {
@@ -54,23 +71,37 @@ OPTIMIZERS = {
     "rmsprop": RMSProp,
     "adam": Adam,
     "nadam": Nadam,
+    "adamw": AdamW,
     "newton": Newton,
 }
 
 __all__ = [
+    "SGD",
     "AdaGrad",
     "Adam",
+    "AdamW",
+    "CosineDecay",
+    "ExponentialDecay",
+    "FlatParameters",
     "GradientDescent",
+    "InverseSquareRootDecay",
+    "LearningRateSchedule",
     "Momentum",
     "Nadam",
     "Nesterov",
     "Newton",
+    "NonFiniteWarning",
     "Optimizer",
     "RMSProp",
-    "SGD",
+    "StepDecay",
+    "WarmupCosineDecay",
+    "decay_mask",
+    "flatten_parameters",
     "get_optimizer",
     "minimize",
+    "reference",
     "regularization",
+    "schedules",
 ]
 
 
@@ -81,8 +112,8 @@ def get_optimizer(name, **kwargs) -> Optimizer:
     ----------
     name : str, Optimizer subclass or Optimizer instance
         One of "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
-        "nadam", "newton" (case-insensitive); a class is instantiated with
-        ``kwargs``; an instance is returned as is (``kwargs`` must be empty).
+        "nadam", "adamw", "newton" (case-insensitive); a class is instantiated
+        with ``kwargs``; an instance is returned as is (``kwargs`` must be empty).
     **kwargs
         Constructor arguments, e.g. ``get_optimizer("adam", learning_rate=1e-3, clipnorm=1.0)``.
 

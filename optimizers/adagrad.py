@@ -24,14 +24,17 @@ class AdaGrad(Optimizer):
     l1, l2, clipnorm, clipvalue :
         See :class:`~optimizers.base.Optimizer`.
 
-    State: ``state[i]["sum_squares"]`` (starts at 0).
+    State: ``state[i]["root_sum_squares"]``, sqrt(s) (starts at 0), updated as
+    hypot(sqrt(s), g) without squaring: s itself is not representable in
+    float32 after one gradient of 1e20, its root is (see :mod:`optimizers.fused`).
     """
 
-    def __init__(self, learning_rate: float = 0.01, epsilon: float = 1e-7, **options):
+    _kernel = "rms"
+    _slots = ("root_sum_squares",)
+
+    def __init__(self, learning_rate=0.01, epsilon: float = 1e-7, **options):
         super().__init__(learning_rate, **options)
         self.epsilon = check_learning_rate(epsilon, "epsilon")
 
-    def _update(self, param, grad, state, xp):
-        s = self._zeros(state, "sum_squares", param, xp)
-        s += grad * grad
-        param -= self.learning_rate * grad / (xp.sqrt(s) + self.epsilon)
+    def _coefficients(self, lr, t, decayed):
+        return (lr, 1.0, 1.0, self.epsilon)  # r <- sqrt(r² + g²)

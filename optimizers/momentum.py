@@ -25,15 +25,16 @@ class Momentum(Optimizer):
     l1, l2, clipnorm, clipvalue :
         See :class:`~optimizers.base.Optimizer`.
 
-    State: ``state[i]["velocity"]`` (shape of params[i]).
+    State: ``state[i]["velocity"]`` (shape of params[i]). One fused kernel pass
+    per parameter and step (``optimizers.fused``, kernel ``"momentum"``).
     """
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9, **options):
+    _kernel = "momentum"
+    _slots = ("velocity",)
+
+    def __init__(self, learning_rate=0.01, momentum: float = 0.9, **options):
         super().__init__(learning_rate, **options)
         self.momentum = check_decay(momentum, "momentum")
 
-    def _update(self, param, grad, state, xp):
-        v = self._zeros(state, "velocity", param, xp)
-        v *= self.momentum
-        v -= self.learning_rate * grad
-        param += v
+    def _coefficients(self, lr, t, decayed):
+        return (lr, self.momentum, 1.0, 0.0)  # θ <- θ + (1 v - 0 g)

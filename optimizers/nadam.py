@@ -15,27 +15,23 @@ class Nadam(Adam):
     i.e. the bias-corrected momentum of the *next* step combined with the
     current gradient (the form in Ruder, 2016, "An overview of gradient descent
     optimization algorithms"). Dozat's momentum warm-up schedule μ_t (used by
-    Keras) is not applied: β1 is constant.
+    Keras and by PyTorch's NAdam) is not applied: β1 is constant. Adam's fused
+    kernel with c_m = ε β1 / (1 - β1^t) and c_g = ε (1 - β1) / (1 - β1^t).
 
     Parameters
     ----------
-    learning_rate : float > 0
+    learning_rate : float > 0 or schedule
         ε (default 0.001).
     beta_1, beta_2 : float in [0, 1)
         Defaults 0.9, 0.999.
     epsilon : float > 0
         δ (default 1e-7).
-    l1, l2, clipnorm, clipvalue :
+    l1, l2, clipnorm, clipvalue, on_nonfinite :
         See :class:`~optimizers.base.Optimizer`.
 
-    State: ``state[i]["m"]``, ``state[i]["s"]``; t is ``self.iterations``.
+    State: ``state[i]["m"]``, ``state[i]["rms"]`` (= sqrt(s)); t is ``self.iterations``.
     """
 
-    def _update(self, param, grad, state, xp):
-        m, s = self._moments(grad, state, param, xp)
-        t = self.iterations
+    def _momentum_coefficients(self, lr, correction):
         b1 = self.beta_1
-        m_hat = m / (1.0 - b1 ** t)
-        s_hat = s / (1.0 - self.beta_2 ** t)
-        lookahead = b1 * m_hat + ((1.0 - b1) / (1.0 - b1 ** t)) * grad
-        param -= self.learning_rate * lookahead / (xp.sqrt(s_hat) + self.epsilon)
+        return lr * b1 / correction, lr * (1.0 - b1) / correction

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .base import Optimizer, check_decay
+from .momentum import Momentum
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Momentum with the gradient measured ahead, at θ + μ v (Nesterov, 1983; Sutskever et al., 2013).
 
     Géron's form (slides 002):   v <- μ v - ε ∇E(θ + μ v);   θ <- θ + v.
@@ -28,15 +28,9 @@ class Nesterov(Optimizer):
     l1, l2, clipnorm, clipvalue :
         See :class:`~optimizers.base.Optimizer`.
 
-    State: ``state[i]["velocity"]``.
+    State: ``state[i]["velocity"]``. :class:`~optimizers.momentum.Momentum`'s
+    kernel with the look-ahead coefficients.
     """
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9, **options):
-        super().__init__(learning_rate, **options)
-        self.momentum = check_decay(momentum, "momentum")
-
-    def _update(self, param, grad, state, xp):
-        v = self._zeros(state, "velocity", param, xp)
-        v *= self.momentum
-        v -= self.learning_rate * grad
-        param += self.momentum * v - self.learning_rate * grad
+    def _coefficients(self, lr, t, decayed):
+        return (lr, self.momentum, self.momentum, lr)  # θ' <- θ' + (μ v - ε g)

@@ -71,4 +71,4 @@ class Newton(Optimizer):
         except np.linalg.LinAlgError as err:
             raise ValueError(f"Newton: the Hessian is singular at x = {backend.to_numpy(param).ravel()}; "
                              f"Newton's step needs an invertible (positive definite) Hessian ({err})") from err
-        param -= self.learning_rate * direction.reshape(param.shape)
+        param -= self.last_learning_rate * direction.reshape(param.shape)

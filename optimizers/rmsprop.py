@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .base import Optimizer, check_decay, check_learning_rate
 
 
@@ -25,16 +27,17 @@ class RMSProp(Optimizer):
     l1, l2, clipnorm, clipvalue :
         See :class:`~optimizers.base.Optimizer`.
 
-    State: ``state[i]["mean_square"]`` (starts at 0).
+    State: ``state[i]["rms"]``, sqrt(s) (starts at 0), updated without squaring
+    g so that no finite gradient overflows it (see :mod:`optimizers.fused`).
     """
 
-    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, epsilon: float = 1e-7, **options):
+    _kernel = "rms"
+    _slots = ("rms",)
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.9, epsilon: float = 1e-7, **options):
         super().__init__(learning_rate, **options)
         self.rho = check_decay(rho, "rho")
         self.epsilon = check_learning_rate(epsilon, "epsilon")
 
-    def _update(self, param, grad, state, xp):
-        s = self._zeros(state, "mean_square", param, xp)
-        s *= self.rho
-        s += (1.0 - self.rho) * (grad * grad)
-        param -= self.learning_rate * grad / (xp.sqrt(s) + self.epsilon)
+    def _coefficients(self, lr, t, decayed):
+        return (lr, math.sqrt(self.rho), math.sqrt(1.0 - self.rho), self.epsilon)  # r <- sqrt(ρ r² + (1-ρ) g²)

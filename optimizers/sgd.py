@@ -18,11 +18,14 @@ class SGD(Optimizer):
         See :class:`~optimizers.base.Optimizer`.
 
     Stochastic when the gradient comes from a random mini-batch (section 6.3.2);
-    the update rule itself is the book's gradient descent.
+    the update rule itself is the book's gradient descent. One fused kernel
+    pass per parameter (``optimizers.fused``, kernel ``"sgd"``).
     """
 
-    def __init__(self, learning_rate: float = 0.01, **options):
+    _kernel = "sgd"
+
+    def __init__(self, learning_rate=0.01, **options):
         super().__init__(learning_rate, **options)
 
-    def _update(self, param, grad, state, xp):
-        param -= self.learning_rate * grad
+    def _coefficients(self, lr, t, decayed):
+        return (lr,)

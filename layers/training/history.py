@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 
 class History:
     """Per-epoch logs of one call to :meth:`layers.Sequential.fit`.
@@ -24,6 +26,9 @@ class History:
           one float per layer that has parameters, the mean over the epoch's
           batches of ``sqrt(Σ g²)`` over that layer's parameter gradients
           (the loss gradient, before L1/L2 and clipping). Book section 7.8.
+        * ``"lr"``: the learning rate the epoch's last update used (a
+          schedule's value at that step; before a ReduceLROnPlateau lowers it
+          for the next epoch), where the optimizer has one (:func:`learning_rate_of`).
         * ``"dead_relu_fraction"`` (``track_gradients=True``): a list per
           epoch with one float per ReLU layer: the fraction of its units (the
           features of the last axis: a Dense neuron, a convolution filter)
@@ -65,3 +70,16 @@ class History:
     def __repr__(self) -> str:
         keys = ", ".join(self.history)
         return f"History(epochs={len(self.epoch)}, keys=[{keys}])"
+
+
+def learning_rate_of(optimizer):
+    """The learning rate of ``optimizer``'s latest update, as a float; None when it does not say.
+
+    camadas optimizers keep it in ``last_learning_rate``; other objects with a
+    numeric ``learning_rate`` attribute are read from that.
+    """
+    for name in ("last_learning_rate", "learning_rate"):
+        value = getattr(optimizer, name, None)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+    return None

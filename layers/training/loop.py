@@ -33,7 +33,7 @@ from .diagnostics import (
     is_relu,
     parameter_layers,
 )
-from .history import History
+from .history import History, learning_rate_of
 
 
 def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, validation_data=None,
@@ -104,7 +104,8 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     -------
     History
         ``history.history`` keys: ``"loss"``, ``"accuracy"`` (where it
-        applies), other metrics by name, ``"val_*"`` with validation data,
+        applies), other metrics by name, ``"lr"`` (the learning rate),
+        ``"val_*"`` with validation data,
         ``"grad_norms"`` and ``"dead_relu_fraction"`` with ``track_gradients``.
 
     Raises
@@ -241,6 +242,8 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
                     if validation_data is not None:
                         val = _evaluate_batches(model, X_val, y_val, loss, specs, batch_size, dev, dtype)
                         logs.update({f"val_{k}": v for k, v in val.items()})
+                    if (rate := learning_rate_of(optimizer)) is not None:
+                        logs["lr"] = rate
                     if track_gradients:
                         logs["grad_norms"] = [float(s) / max(step + 1, 1) for s in norm_sums]
                         logs["dead_relu_fraction"] = monitor.fractions()

@@ -105,7 +105,7 @@ def test_fit_reduces_the_loss(device):
     history = model.fit(X, y, loss="mse", optimizer=Adam(0.01), epochs=30, batch_size=16, seed=0, verbose=0)
     losses = history.history["loss"]
     assert isinstance(history, layers.History) and history.epoch == list(range(30))
-    assert set(history.history) == {"loss"}  # real-valued targets: no accuracy
+    assert set(history.history) == {"loss", "lr"}  # real-valued targets: no accuracy; "lr" since issue 11
     assert losses[-1] < 0.3 * losses[0]
     assert model.history is history and model.loss is not None
     assert history.params["steps"] == 4 and history.params["samples"] == 64
@@ -130,7 +130,7 @@ def test_fit_accepts_integer_inputs_and_reports_accuracy_for_classes():
     labels = np.array([0, 1, 1, 0])
     h = model.fit(X, labels, loss=layers.SparseCategoricalCrossEntropy(from_logits=True), optimizer=Adam(0.01),
                   epochs=2, batch_size=2, verbose=0)
-    assert set(h.history) == {"loss", "accuracy"}
+    assert set(h.history) == {"loss", "accuracy", "lr"}
     assert model.evaluate(X, labels)["accuracy"] == 1.0
 
 
@@ -277,7 +277,8 @@ def test_early_stopping_without_restoring_and_bad_monitor():
                         validation_data=(X, -y), callbacks=[stopper])
     assert len(history.epoch) < 20
     assert model.evaluate(X, -y)["loss"] == pytest.approx(history.history["val_loss"][-1], rel=1e-6)
-    with pytest.raises(KeyError, match=r"monitor='val_loss' is not in the epoch logs; available keys: \['loss'\]"):
+    with pytest.raises(KeyError,
+                       match=r"monitor='val_loss' is not in the epoch logs; available keys: \['loss', 'lr'\]"):
         small_model().fit(X, y, epochs=2, verbose=0, callbacks=[EarlyStopping()])
     with pytest.raises(ValueError, match="patience: expected an integer >= 0"):
         EarlyStopping(patience=-1)
@@ -333,8 +334,8 @@ def test_callback_hooks_are_called_in_order():
 
     X, y = regression_data(4)
     small_model().fit(X, y, epochs=2, batch_size=2, verbose=0, callbacks=[Recorder()])
-    assert events == ["train_begin", "epoch_begin 0", "batch_end 0", "batch_end 1", "epoch_end 0 ['loss']",
-                      "epoch_begin 1", "batch_end 0", "batch_end 1", "epoch_end 1 ['loss']", "train_end"]
+    assert events == ["train_begin", "epoch_begin 0", "batch_end 0", "batch_end 1", "epoch_end 0 ['loss', 'lr']",
+                      "epoch_begin 1", "batch_end 0", "batch_end 1", "epoch_end 1 ['loss', 'lr']", "train_end"]
 
 
 # -- clipping and penalties ---------------------------------------------------------------------------------------
