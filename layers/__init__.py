@@ -10,6 +10,7 @@ subpackage          contents
 ``convolution``     Convolution2D, pooling
 ``normalization``   BatchNormalization, LayerNormalization
 ``containers``      Sequential, Residual, Add, Concatenate, Multiply, Identity
+``recurrent``       SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed
 ``losses``          the losses and ``get_loss``
 ``training``        fit / evaluate / predict, History, callbacks, metrics, diagnostics
 ``saving``          checkpoints and the registry of public layer names
@@ -31,6 +32,7 @@ from .core import Dense, Dropout, Embedding, Flatten
 from .losses import (BinaryCrossEntropy, CategoricalCrossEntropy, Hinge, Huber, KLDivergence, Loss, MeanAbsoluteError,
                      MeanSquaredError, MulticlassHinge, SparseCategoricalCrossEntropy, get_loss)
 from .normalization import BatchNormalization, LayerNormalization
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
 from .saving import checkpoint, register_layer
 from .saving.checkpoint import CheckpointError
 from .training import Callback, EarlyStopping, History, TerminateOnNaN, callbacks, metrics
