@@ -25,6 +25,8 @@ COMMANDS = {
     ),
     "kernels": ("bench.kernels", "convolution and pooling kernels vs the book's loops and rooflines"),
     "training": ("bench.training", "end-to-end training throughput of small networks"),
+    "recurrent": ("bench.recurrent", "RNN/LSTM/GRU speed vs PyTorch and the book's loops; the short-term memory "
+                                     "problem (book 24.5)"),
 }
 
 PROG = "camadas-bench"
