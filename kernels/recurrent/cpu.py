@@ -70,74 +70,89 @@ def rnn_bwd(gemm, carry, dy, h, m, relu, da):
 
 
 # ============================================================================ LSTM
+# The LSTM and GRU kernels run a row as a few short loops over the units rather than one loop
+# doing everything: a loop that reads and writes many arrays is not vectorised (LLVM would need a
+# run-time overlap check for every pair of them), and exp/tanh then cost a scalar polynomial each.
+# Loops start at 0 (``for j in range(H): x[b, 2 * H + j]``): with ``range(2 * H, 3 * H)`` LLVM
+# cannot prove the index non-negative, keeps Numba's wraparound check and does not vectorise.
+# Measured, a (64, 128) LSTM step forward: one loop 567 us, these loops 25 us.
 @njit(**_OPTS)
-def lstm_fwd(a, hu, h_prev, c_prev, p, m, gates, h, c, tc):
+def lstm_fwd(a, hu, h_prev, c_prev, p, m, peephole, gates, h, c, tc):
     """Gates i, f, g, o from ``a + hu`` (peepholes ``p`` rows i, f, o); ``c, h`` updated; ``tc = tanh(c)``."""
     B, H = h.shape
     zero = h.dtype.type(0.0)
     one = h.dtype.type(1.0)
     for b in range(B):
-        if m[b] != zero:
+        if m[b] == zero:
+            for k in range(4 * H):
+                gates[b, k] = zero
             for j in range(H):
-                cp = c_prev[b, j]
-                ig = _sigmoid(a[b, j] + hu[b, j] + p[0, j] * cp, one)
-                fg = _sigmoid(a[b, H + j] + hu[b, H + j] + p[1, j] * cp, one)
-                gg = vtanh(a[b, 2 * H + j] + hu[b, 2 * H + j])
-                cn = fg * cp + ig * gg
-                og = _sigmoid(a[b, 3 * H + j] + hu[b, 3 * H + j] + p[2, j] * cn, one)
-                t = vtanh(cn)
-                gates[b, j] = ig
-                gates[b, H + j] = fg
-                gates[b, 2 * H + j] = gg
-                gates[b, 3 * H + j] = og
-                c[b, j] = cn
-                tc[b, j] = t
-                h[b, j] = og * t
-        else:
-            for j in range(H):
-                gates[b, j] = zero
-                gates[b, H + j] = zero
-                gates[b, 2 * H + j] = zero
-                gates[b, 3 * H + j] = zero
                 c[b, j] = c_prev[b, j]
                 tc[b, j] = zero
                 h[b, j] = h_prev[b, j]
+            continue
+        for k in range(4 * H):
+            gates[b, k] = a[b, k] + hu[b, k]
+        if peephole:
+            for j in range(H):
+                gates[b, j] += p[0, j] * c_prev[b, j]
+                gates[b, H + j] += p[1, j] * c_prev[b, j]
+        for k in range(2 * H):
+            gates[b, k] = _sigmoid(gates[b, k], one)
+        for j in range(H):
+            gates[b, 2 * H + j] = vtanh(gates[b, 2 * H + j])
+        for j in range(H):
+            c[b, j] = gates[b, H + j] * c_prev[b, j] + gates[b, j] * gates[b, 2 * H + j]
+        if peephole:
+            for j in range(H):
+                gates[b, 3 * H + j] += p[2, j] * c[b, j]
+        for j in range(H):
+            gates[b, 3 * H + j] = _sigmoid(gates[b, 3 * H + j], one)
+        for j in range(H):
+            t = vtanh(c[b, j])
+            tc[b, j] = t
+            h[b, j] = gates[b, 3 * H + j] * t
 
 
 @njit(**_OPTS)
-def lstm_bwd(gemm, carry_h, carry_c, dy, gates, c_prev, tc, p, m, da):
+def lstm_bwd(gemm, carry_h, carry_c, dy, gates, c_prev, tc, p, m, peephole, da):
     """One step of LSTM backpropagation; ``carry_c`` becomes dE/dc_{t-1}, ``carry_h`` the padded rows' dE/dh."""
     B, H = c_prev.shape
     zero = c_prev.dtype.type(0.0)
     one = c_prev.dtype.type(1.0)
     for b in range(B):
-        if m[b] != zero:
+        if m[b] == zero:
             for j in range(H):
-                gh = gemm[b, j] + carry_h[b, j] + dy[b, j]
-                ig = gates[b, j]
-                fg = gates[b, H + j]
-                gg = gates[b, 2 * H + j]
-                og = gates[b, 3 * H + j]
-                t = tc[b, j]
-                cp = c_prev[b, j]
-                dao = gh * t * og * (one - og)
-                dc = carry_c[b, j] + gh * og * (one - t * t) + dao * p[2, j]
-                dai = dc * gg * ig * (one - ig)
-                daf = dc * cp * fg * (one - fg)
-                dag = dc * ig * (one - gg * gg)
-                da[b, j] = dai
-                da[b, H + j] = daf
-                da[b, 2 * H + j] = dag
-                da[b, 3 * H + j] = dao
-                carry_c[b, j] = dc * fg + dai * p[0, j] + daf * p[1, j]
-                carry_h[b, j] = zero
-        else:
+                carry_h[b, j] += gemm[b, j]
+            for k in range(4 * H):
+                da[b, k] = zero
+            continue
+        for j in range(H):  # carry_h holds g_h = dE/dh_t for now
+            carry_h[b, j] += gemm[b, j] + dy[b, j]
+        for j in range(H):  # output gate
+            og = gates[b, 3 * H + j]
+            da[b, 3 * H + j] = carry_h[b, j] * tc[b, j] * og * (one - og)
+        for j in range(H):  # carry_c becomes dE/dc_t
+            t = tc[b, j]
+            carry_c[b, j] += carry_h[b, j] * gates[b, 3 * H + j] * (one - t * t)
+        if peephole:
             for j in range(H):
-                carry_h[b, j] = gemm[b, j] + carry_h[b, j]
-                da[b, j] = zero
-                da[b, H + j] = zero
-                da[b, 2 * H + j] = zero
-                da[b, 3 * H + j] = zero
+                carry_c[b, j] += da[b, 3 * H + j] * p[2, j]
+        for j in range(H):
+            ig = gates[b, j]
+            fg = gates[b, H + j]
+            gg = gates[b, 2 * H + j]
+            dc = carry_c[b, j]
+            da[b, j] = dc * gg * ig * (one - ig)
+            da[b, H + j] = dc * c_prev[b, j] * fg * (one - fg)
+            da[b, 2 * H + j] = dc * ig * (one - gg * gg)
+        for j in range(H):  # carry_c becomes dE/dc_{t-1}
+            carry_c[b, j] *= gates[b, H + j]
+        if peephole:
+            for j in range(H):
+                carry_c[b, j] += da[b, j] * p[0, j] + da[b, H + j] * p[1, j]
+        for j in range(H):
+            carry_h[b, j] = zero
 
 
 # ====================================================================== GRU, reset after (PyTorch, cuDNN)
@@ -148,24 +163,24 @@ def gru_fwd(a, hu, bh, h_prev, m, gates, hn, h):
     zero = h.dtype.type(0.0)
     one = h.dtype.type(1.0)
     for b in range(B):
-        if m[b] != zero:
+        if m[b] == zero:
+            for k in range(3 * H):
+                gates[b, k] = zero
             for j in range(H):
-                r = _sigmoid(a[b, j] + hu[b, j] + bh[j], one)
-                z = _sigmoid(a[b, H + j] + hu[b, H + j] + bh[H + j], one)
-                q = hu[b, 2 * H + j] + bh[2 * H + j]
-                n = vtanh(a[b, 2 * H + j] + r * q)
-                gates[b, j] = r
-                gates[b, H + j] = z
-                gates[b, 2 * H + j] = n
-                hn[b, j] = q
-                h[b, j] = n + z * (h_prev[b, j] - n)
-        else:
-            for j in range(H):
-                gates[b, j] = zero
-                gates[b, H + j] = zero
-                gates[b, 2 * H + j] = zero
                 hn[b, j] = zero
                 h[b, j] = h_prev[b, j]
+            continue
+        for k in range(2 * H):
+            gates[b, k] = _sigmoid(a[b, k] + hu[b, k] + bh[k], one)
+        for j in range(H):
+            hn[b, j] = hu[b, 2 * H + j] + bh[2 * H + j]
+        for j in range(H):  # h holds n's pre-activation for now (a loop reading and writing gates is not vectorised)
+            h[b, j] = a[b, 2 * H + j] + gates[b, j] * hn[b, j]
+        for j in range(H):
+            gates[b, 2 * H + j] = vtanh(h[b, j])
+        for j in range(H):
+            n = gates[b, 2 * H + j]
+            h[b, j] = n + gates[b, H + j] * (h_prev[b, j] - n)
 
 
 @njit(**_OPTS)
@@ -175,28 +190,30 @@ def gru_bwd(gemm, carry, dy, gates, hn, h_prev, m, dax, dah):
     zero = h_prev.dtype.type(0.0)
     one = h_prev.dtype.type(1.0)
     for b in range(B):
-        if m[b] != zero:
+        if m[b] == zero:
             for j in range(H):
-                g = gemm[b, j] + carry[b, j] + dy[b, j]
-                r = gates[b, j]
-                z = gates[b, H + j]
-                n = gates[b, 2 * H + j]
-                dan = g * (one - z) * (one - n * n)
-                daz = g * (h_prev[b, j] - n) * z * (one - z)
-                dar = dan * hn[b, j] * r * (one - r)
-                dax[b, j] = dar
-                dax[b, H + j] = daz
-                dax[b, 2 * H + j] = dan
-                dah[b, j] = dar
-                dah[b, H + j] = daz
-                dah[b, 2 * H + j] = dan * r
-                carry[b, j] = g * z
-        else:
-            for j in range(H):
-                carry[b, j] = gemm[b, j] + carry[b, j]
-                for k in range(3):
-                    dax[b, k * H + j] = zero
-                    dah[b, k * H + j] = zero
+                carry[b, j] += gemm[b, j]
+            for k in range(3 * H):
+                dax[b, k] = zero
+                dah[b, k] = zero
+            continue
+        for j in range(H):  # carry holds g = dE/dh_t for now
+            carry[b, j] += gemm[b, j] + dy[b, j]
+        for j in range(H):
+            z = gates[b, H + j]
+            n = gates[b, 2 * H + j]
+            g = carry[b, j]
+            dax[b, H + j] = g * (h_prev[b, j] - n) * z * (one - z)
+            dax[b, 2 * H + j] = g * (one - z) * (one - n * n)
+        for j in range(H):
+            r = gates[b, j]
+            dax[b, j] = dax[b, 2 * H + j] * hn[b, j] * r * (one - r)
+        for j in range(H):
+            dah[b, j] = dax[b, j]
+            dah[b, H + j] = dax[b, H + j]
+            dah[b, 2 * H + j] = dax[b, 2 * H + j] * gates[b, j]
+        for j in range(H):
+            carry[b, j] *= gates[b, H + j]
 
 
 # ================================================================= GRU, reset before (Cho et al. 2014)
@@ -206,11 +223,10 @@ def gru1_gates_fwd(a, hu, h_prev, gates, rh):
     B, H = h_prev.shape
     one = h_prev.dtype.type(1.0)
     for b in range(B):
+        for k in range(2 * H):
+            gates[b, k] = _sigmoid(a[b, k] + hu[b, k], one)
         for j in range(H):
-            r = _sigmoid(a[b, j] + hu[b, j], one)
-            gates[b, j] = r
-            gates[b, H + j] = _sigmoid(a[b, H + j] + hu[b, H + j], one)
-            rh[b, j] = r * h_prev[b, j]
+            rh[b, j] = gates[b, j] * h_prev[b, j]
 
 
 @njit(**_OPTS)
@@ -219,15 +235,16 @@ def gru1_state_fwd(a, hu, h_prev, m, gates, h):
     B, H = h.shape
     zero = h.dtype.type(0.0)
     for b in range(B):
-        if m[b] != zero:
-            for j in range(H):
-                n = vtanh(a[b, 2 * H + j] + hu[b, j])
-                gates[b, 2 * H + j] = n
-                h[b, j] = n + gates[b, H + j] * (h_prev[b, j] - n)
-        else:
+        if m[b] == zero:
             for j in range(H):
                 gates[b, 2 * H + j] = zero
                 h[b, j] = h_prev[b, j]
+            continue
+        for j in range(H):
+            gates[b, 2 * H + j] = vtanh(a[b, 2 * H + j] + hu[b, j])
+        for j in range(H):
+            n = gates[b, 2 * H + j]
+            h[b, j] = n + gates[b, H + j] * (h_prev[b, j] - n)
 
 
 @njit(**_OPTS)
@@ -237,19 +254,22 @@ def gru1_state_bwd(gemm, carry, dy, gates, h_prev, m, da):
     zero = h_prev.dtype.type(0.0)
     one = h_prev.dtype.type(1.0)
     for b in range(B):
-        if m[b] != zero:
+        if m[b] == zero:
             for j in range(H):
-                g = gemm[b, j] + carry[b, j] + dy[b, j]
-                z = gates[b, H + j]
-                n = gates[b, 2 * H + j]
-                da[b, H + j] = g * (h_prev[b, j] - n) * z * (one - z)
-                da[b, 2 * H + j] = g * (one - z) * (one - n * n)
-                carry[b, j] = g * z
-        else:
-            for j in range(H):
-                carry[b, j] = gemm[b, j] + carry[b, j]
-                da[b, H + j] = zero
-                da[b, 2 * H + j] = zero
+                carry[b, j] += gemm[b, j]
+            for k in range(2 * H):
+                da[b, H + k] = zero
+            continue
+        for j in range(H):
+            carry[b, j] += gemm[b, j] + dy[b, j]
+        for j in range(H):
+            z = gates[b, H + j]
+            n = gates[b, 2 * H + j]
+            g = carry[b, j]
+            da[b, H + j] = g * (h_prev[b, j] - n) * z * (one - z)
+            da[b, 2 * H + j] = g * (one - z) * (one - n * n)
+        for j in range(H):
+            carry[b, j] *= gates[b, H + j]
 
 
 @njit(**_OPTS)
@@ -259,15 +279,15 @@ def gru1_gates_bwd(drh, gates, h_prev, m, da, carry):
     zero = h_prev.dtype.type(0.0)
     one = h_prev.dtype.type(1.0)
     for b in range(B):
-        if m[b] != zero:
-            for j in range(H):
-                r = gates[b, j]
-                d = drh[b, j]
-                da[b, j] = d * h_prev[b, j] * r * (one - r)
-                carry[b, j] += d * r
-        else:
+        if m[b] == zero:
             for j in range(H):
                 da[b, j] = zero
+            continue
+        for j in range(H):
+            r = gates[b, j]
+            da[b, j] = drh[b, j] * h_prev[b, j] * r * (one - r)
+        for j in range(H):
+            carry[b, j] += drh[b, j] * gates[b, j]
 
 
 def supports(*arrays) -> bool:

@@ -181,7 +181,8 @@ def _rows(m):
     return m.reshape(-1, 1)
 
 
-# ---- the step functions, with the signatures of kernels.recurrent.cpu
+# ---- the step functions, with the signatures of kernels.recurrent.cpu (``peephole``: p is all zeros when
+# False; the GPU kernels always add the peephole terms, a multiply-add by 0)
 def rnn_fwd(a, hu, h_prev, m, relu, h):
     kernel("rnn_relu_fwd" if relu else "rnn_tanh_fwd")(a, hu, h_prev, _rows(m), h)
 
@@ -190,11 +191,11 @@ def rnn_bwd(gemm, carry, dy, h, m, relu, da):
     kernel("rnn_relu_bwd" if relu else "rnn_tanh_bwd")(gemm, dy, h, _rows(m), carry, da)
 
 
-def lstm_fwd(a, hu, h_prev, c_prev, p, m, gates, h, c, tc):
+def lstm_fwd(a, hu, h_prev, c_prev, p, m, peephole, gates, h, c, tc):
     kernel("lstm_fwd")(a, hu, h_prev, c_prev, p, _rows(m), np.int64(h.shape[1]), gates, h, c, tc)
 
 
-def lstm_bwd(gemm, carry_h, carry_c, dy, gates, c_prev, tc, p, m, da):
+def lstm_bwd(gemm, carry_h, carry_c, dy, gates, c_prev, tc, p, m, peephole, da):
     kernel("lstm_bwd")(gemm, dy, gates, c_prev, tc, p, _rows(m), np.int64(c_prev.shape[1]), carry_h, carry_c, da)
 
 

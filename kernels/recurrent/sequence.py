@@ -166,7 +166,7 @@ def lstm_forward(kernels, x, W, U, b, h0, c0, peephole=None, mask=None, reverse=
     h, c = h0, c0
     for t in time_steps(T, reverse):
         xp.matmul(h, U, out=hu)
-        kernels.lstm_fwd(a[t], hu, h, c, p, m[t], gates[t], hs[t], cs[t], tcs[t])
+        kernels.lstm_fwd(a[t], hu, h, c, p, m[t], peephole is not None, gates[t], hs[t], cs[t], tcs[t])
         h, c = hs[t], cs[t]
     y = _outputs(hs, mask) if return_sequences else None
     cache = _cache("lstm", kernels, x, H, {"reverse": reverse, "peephole": peephole is not None},
@@ -188,7 +188,7 @@ def lstm_backward(cache, dy, dh_last, dc_last):
     for t in reversed(time_steps(T, reverse)):
         c_prev = _previous(c["cs"], c["c0"], t, reverse)
         o["kernels"].lstm_bwd(gemm, carry_h, carry_c, zero if dys is None else dys[t], c["gates"][t], c_prev,
-                              c["tcs"][t], c["p"], c["m"][t], da[t])
+                              c["tcs"][t], c["p"], c["m"][t], o["peephole"], da[t])
         xp.matmul(da[t], U_T, out=gemm)
     dx, dW, db = _input_grads(c["xs"], c["W"], da)
     grads = {"W": dW, "U": _paired_sum(c["hs"], c["h0"], da, reverse), "b": db}
