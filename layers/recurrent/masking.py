@@ -44,7 +44,8 @@ def resolve_mask(x, mask=None, lengths=None, where: str = ""):
     mask : array (B, T), optional
         bool, integer or float; nonzero marks a real step.
     lengths : int array or sequence (B,), optional
-        The number of real steps of each sequence (padded at the end).
+        The number of real steps of each sequence (padded at the end); a
+        host list or NumPy array is moved to x's device (it is B numbers).
     where : str
         Prefix of the error messages (the layer's name).
 
@@ -54,12 +55,11 @@ def resolve_mask(x, mask=None, lengths=None, where: str = ""):
         Both given; a mask whose shape is not (B, T); a lengths vector of the
         wrong size or with a value outside [0, T].
     TypeError
-        A mask or lengths that is not an array of the right kind, or on another device.
+        A mask or lengths that is not an array of the right kind; a mask on another device than x.
     """
     if mask is None and lengths is None:
         return None
     B, T = int(x.shape[0]), int(x.shape[1])
-    xp = backend.get_array_module(x)
     if mask is not None and lengths is not None:
         raise ValueError(f"{where}: mask and lengths: expected one of them, got both")
     if lengths is not None:
@@ -67,7 +67,6 @@ def resolve_mask(x, mask=None, lengths=None, where: str = ""):
             lengths = np.asarray(lengths)
         if lengths.dtype.kind not in "iu":
             raise TypeError(f"{where}: lengths: expected integer lengths (B,) = ({B},), got dtype {lengths.dtype}")
-        backend.get_array_module(x, lengths)  # mixed-device TypeError
         if tuple(lengths.shape) != (B,):
             raise ValueError(f"{where}: lengths: expected shape ({B},) (one length per sequence), "
                              f"got {tuple(lengths.shape)}")
@@ -76,7 +75,7 @@ def resolve_mask(x, mask=None, lengths=None, where: str = ""):
             if low < 0 or high > T:
                 bad = low if low < 0 else high
                 raise ValueError(f"{where}: lengths: expected every length in [0, {T}] (T = {T} steps), got {bad}")
-        return sequence_mask(xp.asarray(lengths), T, x.dtype)
+        return sequence_mask(backend.to_device(lengths, backend.device_of(x)), T, x.dtype)
     if not hasattr(mask, "dtype") or not hasattr(mask, "shape"):
         raise TypeError(f"{where}: mask: expected an array (B, T) = ({B}, {T}), got {type(mask).__name__}")
     if mask.dtype.kind not in "biuf":
