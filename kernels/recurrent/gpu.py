@@ -19,6 +19,8 @@ import functools
 
 import numpy as np
 
+from backend import cupy_probe
+
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -153,24 +155,17 @@ SOURCES = {
 }
 
 
-def _cupy():
-    import cupy  # imported only when a CuPy array reaches this module
-
-    return cupy
-
-
 @functools.lru_cache(maxsize=None)
 def kernel(name: str):
     """The memoized ``cupy.ElementwiseKernel`` called ``name`` (a key of :data:`SOURCES`)."""
     in_params, out_params, operation = SOURCES[name]
-    return _cupy().ElementwiseKernel(in_params, out_params, operation, name)
+    return cupy_probe.cupy_module().ElementwiseKernel(in_params, out_params, operation, name)
 
 
 def supports(*arrays) -> bool:
     """True when every array is a CuPy float32/float64 array of one dtype."""
-    try:
-        cp = _cupy()
-    except ImportError:
+    cp = cupy_probe.cupy_module()
+    if cp is None:
         return False
     first = arrays[0]
     return all(isinstance(a, cp.ndarray) and a.dtype in SUPPORTED_DTYPES and a.dtype == first.dtype

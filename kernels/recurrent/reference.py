@@ -38,6 +38,14 @@ def _output(xp, keep, h):
     return h if keep is None else xp.where(keep, h, 0).astype(h.dtype, copy=False)
 
 
+def _start(x, U, return_sequences, *arrays):
+    """``(xp, B, T, H, y)``: y is the zero (B, T, H) output to fill, or None."""
+    xp = backend.get_array_module(x, U, *arrays)
+    B, T, _ = x.shape
+    H = U.shape[0]
+    return xp, B, T, H, (xp.zeros((B, T, H), dtype=x.dtype) if return_sequences else None)
+
+
 def _gates(z, count):
     return [z[:, k * (z.shape[1] // count):(k + 1) * (z.shape[1] // count)] for k in range(count)]
 
@@ -45,10 +53,7 @@ def _gates(z, count):
 # ============================================================================ SimpleRNN (section 24.2)
 def rnn_forward(x, W, U, b, h0, mask=None, activation="tanh", reverse=False, return_sequences=True):
     """Elman cell: ``h_t = f(x_t W + h_{t-1} U + b)``, one step at a time."""
-    xp = backend.get_array_module(x, W, U, b, h0)
-    B, T, _ = x.shape
-    H = U.shape[0]
-    y = xp.zeros((B, T, H), dtype=x.dtype) if return_sequences else None
+    xp, B, T, H, y = _start(x, U, return_sequences, W, b, h0)
     h, steps = h0, []
     for t in time_steps(T, reverse):
         keep = _keep(mask, t)
@@ -87,10 +92,7 @@ def rnn_backward(cache, dy, dh_last):
 # ============================================================================ LSTM (section 24.5.1, 24.5.2)
 def lstm_forward(x, W, U, b, h0, c0, peephole=None, mask=None, reverse=False, return_sequences=True):
     """LSTM cell (gates i, f, g, o; peepholes from c_{t-1} to i, f and from c_t to o), one step at a time."""
-    xp = backend.get_array_module(x, W, U, b, h0, c0)
-    B, T, _ = x.shape
-    H = U.shape[0]
-    y = xp.zeros((B, T, H), dtype=x.dtype) if return_sequences else None
+    xp, B, T, H, y = _start(x, U, return_sequences, W, b, h0, c0)
     h, c, steps = h0, c0, []
     for t in time_steps(T, reverse):
         keep = _keep(mask, t)
@@ -158,10 +160,7 @@ def gru_forward(x, W, U, b, b_h, h0, mask=None, reset_after=True, reverse=False,
     ``reset_after=True``: ``n = tanh(x W_n + b_n + r * (h U_n + b_hn))`` (PyTorch, cuDNN);
     ``reset_after=False``: ``n = tanh(x W_n + (r * h) U_n + b_n)`` (Cho et al., 2014; ``b_h`` is None).
     """
-    xp = backend.get_array_module(x, W, U, b, h0)
-    B, T, _ = x.shape
-    H = U.shape[0]
-    y = xp.zeros((B, T, H), dtype=x.dtype) if return_sequences else None
+    xp, B, T, H, y = _start(x, U, return_sequences, W, b, h0)
     h, steps = h0, []
     for t in time_steps(T, reverse):
         keep = _keep(mask, t)

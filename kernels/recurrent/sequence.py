@@ -106,6 +106,29 @@ def _carry(xp, given, B, H, dtype):
     return xp.zeros((B, H), dtype=dtype) if given is None else xp.array(given, dtype=dtype, copy=True)
 
 
+def _forward_start(x, W, U, b, mask):
+    """What every forward begins with: ``(xp, (B, T, H), xs, a, m)``: time-major x, its projection, the mask."""
+    xp = backend.get_array_module(x)
+    B, T, _ = x.shape
+    xs = _time_major(x)
+    return xp, (B, T, U.shape[0]), xs, _project(xs, W, b), _step_mask(xp, mask, B, T, x.dtype)
+
+
+def _backward_start(cache, dy, dh_last):
+    """What every backward begins with: ``(arrays, options, xp, (B, T, H), dtype, dys, zero, carry, gemm)``.
+
+    ``dys``: time-major dy (or None); ``zero``: a (B, H) block of zeros for steps without one;
+    ``carry``: dE/dh_T to start from; ``gemm``: the recurrent product's gradient (0 before the last step).
+    """
+    c = cache.arrays
+    xp = backend.get_array_module(c["hs"])
+    B, T, _, H = cache.shape
+    dtype = c["hs"].dtype
+    dys, zero = _output_grads(dy, xp, B, H, dtype)
+    return (c, cache.options, xp, (B, T, H), dtype, dys, zero, _carry(xp, dh_last, B, H, dtype),
+            xp.zeros((B, H), dtype=dtype))
+
+
 def _cache(cell, kernels, x, H, options, **arrays):
     B, T, I = x.shape
     return SequenceCache(cell, sys.modules[__name__], (B, T, I, H), dict(options, kernels=kernels), arrays)
@@ -113,12 +136,7 @@ def _cache(cell, kernels, x, H, options, **arrays):
 
 # ============================================================================ SimpleRNN
 def rnn_forward(kernels, x, W, U, b, h0, mask=None, activation="tanh", reverse=False, return_sequences=True):
-    xp = backend.get_array_module(x)
-    B, T, _ = x.shape
-    H = U.shape[0]
-    xs = _time_major(x)
-    a = _project(xs, W, b)
-    m = _step_mask(xp, mask, B, T, x.dtype)
+    xp, (B, T, H), xs, a, m = _forward_start(x, W, U, b, mask)
     hs = xp.empty((T, B, H), dtype=x.dtype)
     hu = xp.empty((B, H), dtype=x.dtype)
     relu = activation == "relu"
@@ -134,13 +152,7 @@ def rnn_forward(kernels, x, W, U, b, h0, mask=None, activation="tanh", reverse=F
 
 
 def rnn_backward(cache, dy, dh_last):
-    c, o = cache.arrays, cache.options
-    xp = backend.get_array_module(c["hs"])
-    B, T, _, H = cache.shape
-    dtype = c["hs"].dtype
-    dys, zero = _output_grads(dy, xp, B, H, dtype)
-    carry = _carry(xp, dh_last, B, H, dtype)
-    gemm = xp.zeros((B, H), dtype=dtype)
+    c, o, xp, (B, T, H), dtype, dys, zero, carry, gemm = _backward_start(cache, dy, dh_last)
     da = xp.empty((T, B, H), dtype=dtype)
     U_T = c["U"].T
     for t in reversed(time_steps(T, o["reverse"])):
@@ -153,12 +165,7 @@ def rnn_backward(cache, dy, dh_last):
 
 # ============================================================================ LSTM
 def lstm_forward(kernels, x, W, U, b, h0, c0, peephole=None, mask=None, reverse=False, return_sequences=True):
-    xp = backend.get_array_module(x)
-    B, T, _ = x.shape
-    H = U.shape[0]
-    xs = _time_major(x)
-    a = _project(xs, W, b)
-    m = _step_mask(xp, mask, B, T, x.dtype)
+    xp, (B, T, H), xs, a, m = _forward_start(x, W, U, b, mask)
     p = xp.zeros((3, H), dtype=x.dtype) if peephole is None else xp.ascontiguousarray(peephole)
     gates = xp.empty_like(a)
     hs, cs, tcs = (xp.empty((T, B, H), dtype=x.dtype) for _ in range(3))
@@ -175,14 +182,8 @@ def lstm_forward(kernels, x, W, U, b, h0, c0, peephole=None, mask=None, reverse=
 
 
 def lstm_backward(cache, dy, dh_last, dc_last):
-    c, o = cache.arrays, cache.options
-    xp = backend.get_array_module(c["hs"])
-    B, T, _, H = cache.shape
-    dtype = c["hs"].dtype
-    dys, zero = _output_grads(dy, xp, B, H, dtype)
-    carry_h = _carry(xp, dh_last, B, H, dtype)
+    c, o, xp, (B, T, H), dtype, dys, zero, carry_h, gemm = _backward_start(cache, dy, dh_last)
     carry_c = _carry(xp, dc_last, B, H, dtype)
-    gemm = xp.zeros((B, H), dtype=dtype)
     da = xp.empty((T, B, 4 * H), dtype=dtype)
     U_T, reverse = c["U"].T, o["reverse"]
     for t in reversed(time_steps(T, reverse)):
@@ -204,12 +205,7 @@ def lstm_backward(cache, dy, dh_last, dc_last):
 
 # ============================================================================ GRU
 def gru_forward(kernels, x, W, U, b, b_h, h0, mask=None, reset_after=True, reverse=False, return_sequences=True):
-    xp = backend.get_array_module(x)
-    B, T, _ = x.shape
-    H = U.shape[0]
-    xs = _time_major(x)
-    a = _project(xs, W, b)
-    m = _step_mask(xp, mask, B, T, x.dtype)
+    xp, (B, T, H), xs, a, m = _forward_start(x, W, U, b, mask)
     gates = xp.empty_like(a)
     hs, aux = xp.empty((T, B, H), dtype=x.dtype), xp.empty((T, B, H), dtype=x.dtype)
     h = h0
@@ -235,13 +231,7 @@ def gru_forward(kernels, x, W, U, b, b_h, h0, mask=None, reset_after=True, rever
 
 
 def gru_backward(cache, dy, dh_last):
-    c, o = cache.arrays, cache.options
-    xp = backend.get_array_module(c["hs"])
-    B, T, _, H = cache.shape
-    dtype = c["hs"].dtype
-    dys, zero = _output_grads(dy, xp, B, H, dtype)
-    carry = _carry(xp, dh_last, B, H, dtype)
-    gemm = xp.zeros((B, H), dtype=dtype)
+    c, o, xp, (B, T, H), dtype, dys, zero, carry, gemm = _backward_start(cache, dy, dh_last)
     dax = xp.empty((T, B, 3 * H), dtype=dtype)
     U, reverse, k = c["U"], o["reverse"], o["kernels"]
     steps = reversed(time_steps(T, reverse))
