@@ -7,6 +7,8 @@ transpose) and what a forward pass keeps for backpropagation through time.
 
 from __future__ import annotations
 
+import copy
+import types
 from dataclasses import dataclass, field
 
 #: Gates per cell, in the order their blocks sit along the last axis of W, U and b (PyTorch's order).
@@ -51,3 +53,11 @@ class SequenceCache:
     shape: tuple
     options: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)
+
+    def __deepcopy__(self, memo):
+        """A copy of the arrays that shares the modules (a layer deep-copied after forward can still backward)."""
+        def keep(value):
+            return value if isinstance(value, types.ModuleType) else copy.deepcopy(value, memo)
+
+        return SequenceCache(self.cell, self.module, self.shape, {k: keep(v) for k, v in self.options.items()},
+                             copy.deepcopy(self.arrays, memo))

@@ -179,40 +179,50 @@ def _rows(m):
 # ---- the step functions, with the signatures of kernels.recurrent.cpu (``peephole``: p is all zeros when
 # False; the GPU kernels always add the peephole terms, a multiply-add by 0)
 def rnn_fwd(a, hu, h_prev, m, relu, h):
+    """``h = f(a + hu)``; padded rows keep ``h_prev`` (:func:`kernels.recurrent.cpu.rnn_fwd`)."""
     kernel("rnn_relu_fwd" if relu else "rnn_tanh_fwd")(a, hu, h_prev, _rows(m), h)
 
 
 def rnn_bwd(gemm, carry, dy, h, m, relu, da):
+    """One SimpleRNN step backward (:func:`kernels.recurrent.cpu.rnn_bwd`)."""
     kernel("rnn_relu_bwd" if relu else "rnn_tanh_bwd")(gemm, dy, h, _rows(m), carry, da)
 
 
 def lstm_fwd(a, hu, h_prev, c_prev, p, m, peephole, gates, h, c, tc):
+    """One LSTM step forward (:func:`kernels.recurrent.cpu.lstm_fwd`)."""
     kernel("lstm_fwd")(a, hu, h_prev, c_prev, p, _rows(m), np.int64(h.shape[1]), gates, h, c, tc)
 
 
 def lstm_bwd(gemm, carry_h, carry_c, dy, gates, c_prev, tc, p, m, peephole, da):
+    """One LSTM step backward (:func:`kernels.recurrent.cpu.lstm_bwd`)."""
     kernel("lstm_bwd")(gemm, dy, gates, c_prev, tc, p, _rows(m), np.int64(c_prev.shape[1]), carry_h, carry_c, da)
 
 
 def gru_fwd(a, hu, bh, h_prev, m, gates, hn, h):
+    """One GRU step forward, reset after the product (:func:`kernels.recurrent.cpu.gru_fwd`)."""
     kernel("gru_fwd")(a, hu, bh, h_prev, _rows(m), np.int64(h.shape[1]), gates, hn, h)
 
 
 def gru_bwd(gemm, carry, dy, gates, hn, h_prev, m, dax, dah):
+    """One GRU step backward, reset after the product (:func:`kernels.recurrent.cpu.gru_bwd`)."""
     kernel("gru_bwd")(gemm, dy, gates, hn, h_prev, _rows(m), np.int64(h_prev.shape[1]), carry, dax, dah)
 
 
 def gru1_gates_fwd(a, hu, h_prev, gates, rh):
+    """r, z and ``r h_prev`` of a GRU step, reset before the product (:func:`kernels.recurrent.cpu.gru1_gates_fwd`)."""
     kernel("gru1_gates_fwd")(a, hu, h_prev, np.int64(h_prev.shape[1]), gates, rh)
 
 
 def gru1_state_fwd(a, hu, h_prev, m, gates, h):
+    """n and h of a GRU step, reset before the product (:func:`kernels.recurrent.cpu.gru1_state_fwd`)."""
     kernel("gru1_state_fwd")(a, hu, h_prev, _rows(m), np.int64(h.shape[1]), gates, h)
 
 
 def gru1_state_bwd(gemm, carry, dy, gates, h_prev, m, da):
+    """z and n gradients, reset before the product (:func:`kernels.recurrent.cpu.gru1_state_bwd`)."""
     kernel("gru1_state_bwd")(gemm, dy, gates, h_prev, _rows(m), np.int64(h_prev.shape[1]), carry, da)
 
 
 def gru1_gates_bwd(drh, gates, h_prev, m, da, carry):
+    """r gradient, reset before the product (:func:`kernels.recurrent.cpu.gru1_gates_bwd`)."""
     kernel("gru1_gates_bwd")(drh, gates, h_prev, _rows(m), np.int64(h_prev.shape[1]), carry, da)

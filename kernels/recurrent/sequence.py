@@ -136,6 +136,7 @@ def _cache(cell, kernels, x, H, options, **arrays):
 
 # ============================================================================ SimpleRNN
 def rnn_forward(kernels, x, W, U, b, h0, mask=None, activation="tanh", reverse=False, return_sequences=True):
+    """:func:`kernels.recurrent.rnn_forward` on the step kernels of ``kernels``: ``(y or None, h_T, cache)``."""
     xp, (B, T, H), xs, a, m = _forward_start(x, W, U, b, mask)
     hs = xp.empty((T, B, H), dtype=x.dtype)
     hu = xp.empty((B, H), dtype=x.dtype)
@@ -152,6 +153,7 @@ def rnn_forward(kernels, x, W, U, b, h0, mask=None, activation="tanh", reverse=F
 
 
 def rnn_backward(cache, dy, dh_last):
+    """BPTT of :func:`rnn_forward`: ``(dx, {"W", "U", "b"}, dh0)``."""
     c, o, xp, (B, T, H), dtype, dys, zero, carry, gemm = _backward_start(cache, dy, dh_last)
     da = xp.empty((T, B, H), dtype=dtype)
     U_T = c["U"].T
@@ -165,6 +167,7 @@ def rnn_backward(cache, dy, dh_last):
 
 # ============================================================================ LSTM
 def lstm_forward(kernels, x, W, U, b, h0, c0, peephole=None, mask=None, reverse=False, return_sequences=True):
+    """:func:`kernels.recurrent.lstm_forward` on the step kernels of ``kernels``: ``(y or None, (h_T, c_T), cache)``."""
     xp, (B, T, H), xs, a, m = _forward_start(x, W, U, b, mask)
     p = xp.zeros((3, H), dtype=x.dtype) if peephole is None else xp.ascontiguousarray(peephole)
     gates = xp.empty_like(a)
@@ -182,6 +185,7 @@ def lstm_forward(kernels, x, W, U, b, h0, c0, peephole=None, mask=None, reverse=
 
 
 def lstm_backward(cache, dy, dh_last, dc_last):
+    """BPTT of :func:`lstm_forward`: ``(dx, {"W", "U", "b"[, "peephole"]}, (dh0, dc0))``."""
     c, o, xp, (B, T, H), dtype, dys, zero, carry_h, gemm = _backward_start(cache, dy, dh_last)
     carry_c = _carry(xp, dc_last, B, H, dtype)
     da = xp.empty((T, B, 4 * H), dtype=dtype)
@@ -205,6 +209,7 @@ def lstm_backward(cache, dy, dh_last, dc_last):
 
 # ============================================================================ GRU
 def gru_forward(kernels, x, W, U, b, b_h, h0, mask=None, reset_after=True, reverse=False, return_sequences=True):
+    """:func:`kernels.recurrent.gru_forward` on the step kernels of ``kernels``: ``(y or None, h_T, cache)``."""
     xp, (B, T, H), xs, a, m = _forward_start(x, W, U, b, mask)
     gates = xp.empty_like(a)
     hs, aux = xp.empty((T, B, H), dtype=x.dtype), xp.empty((T, B, H), dtype=x.dtype)
@@ -231,6 +236,7 @@ def gru_forward(kernels, x, W, U, b, b_h, h0, mask=None, reset_after=True, rever
 
 
 def gru_backward(cache, dy, dh_last):
+    """BPTT of :func:`gru_forward`: ``(dx, {"W", "U", "b"[, "b_h"]}, dh0)``."""
     c, o, xp, (B, T, H), dtype, dys, zero, carry, gemm = _backward_start(cache, dy, dh_last)
     dax = xp.empty((T, B, 3 * H), dtype=dtype)
     U, reverse, k = c["U"], o["reverse"], o["kernels"]

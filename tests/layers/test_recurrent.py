@@ -281,6 +281,17 @@ def test_save_and_load_every_cell(tmp_path, cell):
     assert loaded.layers[0].reverse is True
 
 
+def test_a_layer_copied_after_forward_still_backpropagates():
+    import copy
+
+    x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
+    for layer in (LSTM(I, H, seed=0), GRU(I, H, reset_after=False, seed=0)):
+        layer.forward(x)
+        twin = copy.deepcopy(layer)
+        g = np.ones((B, H), np.float32)
+        np.testing.assert_array_equal(twin.backward(g)[0], layer.backward(g)[0])
+
+
 def test_float64_and_device_moves_keep_working():
     layer = GRU(I, H, seed=0).astype(np.float64).to("cpu")
     assert layer.forward(np.zeros((B, T, I))).dtype == np.float64
