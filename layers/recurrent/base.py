@@ -102,6 +102,14 @@ class Recurrent(Layer):
 
     # -- the protocol ----------------------------------------------------------------------------
     def forward(self, input_data, initial_state=None, mask=None, lengths=None):
+        """The output sequence or last state (and the final state with ``return_state``); see the class docstring.
+
+        Raises
+        ------
+        ValueError, TypeError
+            A sequence that is not ``(B, T, input_size)`` of the parameters' float dtype, a mask or
+            lengths that do not fit it, an initial state of the wrong structure, shape or dtype.
+        """
         name = type(self).__name__
         x, initial_state, mask, structure = unpack_input(input_data, initial_state, mask, name)
         self._check_sequence(x)
@@ -117,6 +125,7 @@ class Recurrent(Layer):
         return out
 
     def backward(self, grad_output):
+        """Backpropagation through time: ``(grad_input, param_grads)`` (structures in the class docstring)."""
         name = type(self).__name__
         if self._cache is None:
             raise RuntimeError(f"{name}.backward called before forward")
