@@ -29,6 +29,8 @@ COMMANDS = {
     "device-check": ("bench.device_check", "every GPU check at once (tests, cuDNN, benchmarks, digits CNN) into one "
                                            "folder; the CPU half where no GPU answers"),
     "attention": ("bench.attention", "multi-head attention and a Transformer block vs PyTorch (book ch. 26)"),
+    "recurrent": ("bench.recurrent", "RNN/LSTM/GRU speed vs PyTorch and the book's loops; the short-term memory "
+                                     "problem (book 24.5)"),
 }
 
 PROG = "camadas-bench"

@@ -16,6 +16,7 @@ Figures are written with matplotlib's non-interactive Agg backend, never shown.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -156,6 +157,112 @@ def stratified_split(X, y, seed: int):
     from sklearn.model_selection import train_test_split
 
     return train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
+
+
+def epoch_timer():
+    """A :class:`layers.callbacks.Callback` recording each epoch's training time (validation excluded).
+
+    ``timer.seconds[k]`` is the wall time of epoch k's batches; the GPU is synchronized.
+    """
+    from layers.callbacks import Callback
+
+    class EpochTimer(Callback):
+        def __init__(self):
+            self.seconds = []
+            self._start = self._last = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            backend.synchronize()
+            self._start = self._last = time.perf_counter()
+
+        def on_batch_end(self, batch, logs=None):
+            backend.synchronize()
+            self._last = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(self._last - self._start)
+
+    return EpochTimer()
+
+
+def train_classifier(build_model, data, device: str, *, epochs: int, seed: int, batch_size: int,
+                     learning_rate: float, progress: bool = False) -> dict:
+    """Build ``build_model(seed)`` on ``device``, train it with softmax cross-entropy and Adam, evaluate it.
+
+    ``data`` is ``(X_train, X_test, y_train, y_test)`` (NumPy; integer labels). Prints the device
+    first; ``progress`` shows ``fit``'s progress bar (one per epoch). Returns the device, parameter
+    count, test and train accuracy, the time of the first epoch and the median of the others, and
+    the loss and test-accuracy curves.
+    """
+    from layers.losses import SparseCategoricalCrossEntropy
+    from optimizers import Adam
+
+    X_train, X_test, y_train, y_test = data
+    with backend.use_device(device) as dev:
+        print(describe_device(dev, device), flush=True)
+        dtype = backend.get_default_dtype()
+        model = build_model(seed)
+        timer = epoch_timer()
+        to = lambda a, t=None: backend.to_device(np.asarray(a, dtype=t or dtype))  # noqa: E731
+        history = model.fit(to(X_train), to(y_train, np.int64),
+                            loss=SparseCategoricalCrossEntropy(from_logits=True),
+                            optimizer=Adam(learning_rate=learning_rate), epochs=epochs,
+                            batch_size=batch_size, validation_data=(to(X_test), to(y_test, np.int64)),
+                            callbacks=[timer], shuffle=True, seed=seed, verbose=1 if progress else 0)
+        logits = backend.to_numpy(model.predict(to(X_test)))
+        test_acc = float(np.mean(np.argmax(logits, axis=1) == y_test))
+        later = timer.seconds[1:] or timer.seconds
+        return {
+            "device": str(dev), "parameters": model.count_params(), "epochs": epochs,
+            "test_accuracy": test_acc,
+            "train_accuracy": float(model.evaluate(to(X_train), to(y_train, np.int64))["accuracy"]),
+            "first_epoch_s": timer.seconds[0],
+            "epoch_s_median": statistics.median(later),
+            "epoch_seconds": timer.seconds,
+            "loss": history.history["loss"], "val_accuracy": history.history["val_accuracy"],
+        }
+
+
+def train_and_report(build_model, data, args, epochs: int, *, full_epochs: int, target: float, figure: str) -> dict:
+    """Train ``build_model`` on every device ``args.device`` names, print each run, plot the curves.
+
+    ``args`` carries ``device``, ``seed``, ``batch_size``, ``learning_rate``, ``out``,
+    ``no_plot`` and optionally ``no_progress``; the target accuracy is checked when ``epochs >= full_epochs``. Returns
+    ``{"runs": {device: run}, "figures": [paths]}`` (a run is :func:`train_classifier`'s dict).
+    """
+    runs = {}
+    for device in devices_to_run(args.device):
+        try:
+            run = train_classifier(build_model, data, device, epochs=epochs, seed=args.seed,
+                                   batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                   progress=not getattr(args, "no_progress", True))
+        except backend.DeviceUnavailableError as err:
+            print(f"  {device}: unavailable ({err})")
+            continue
+        runs[run["device"]] = run
+        print(f"  {run['device']:<6s} test accuracy {100 * run['test_accuracy']:.2f}%  "
+              f"(train {100 * run['train_accuracy']:.2f}%)  time per epoch {run['epoch_s_median']:.3f} s "
+              f"(median of epochs 2-{epochs}; first epoch {run['first_epoch_s']:.3f} s, "
+              f"{run['parameters']} parameters)")
+    met = all(r["test_accuracy"] >= target for r in runs.values())
+    if runs and epochs >= full_epochs:
+        print(f"  target >= {100 * target:.0f}% test accuracy: {'met' if met else 'NOT met'}")
+    figures = []
+    if runs and not args.no_plot:
+        plt = pyplot()
+        fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 3.8))
+        for name, r in runs.items():
+            ep = np.arange(1, len(r["loss"]) + 1)
+            ax_l.plot(ep, r["loss"], label=name)
+            ax_a.plot(ep, 100 * np.asarray(r["val_accuracy"]), label=name)
+        ax_l.set_title("training loss")
+        ax_a.set_title("test accuracy (%)")
+        for ax in (ax_l, ax_a):
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            ax.legend()
+        figures.append(save_figure(fig, args.out, figure))
+    return {"runs": runs, "figures": figures}
 
 
 class Stopwatch:

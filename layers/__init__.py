@@ -11,6 +11,7 @@ subpackage          contents
 ``normalization``   BatchNormalization, LayerNormalization
 ``containers``      Sequential, Residual, Add, Concatenate, Multiply, Identity
 ``attention``       attention, Transformer blocks, positional encodings, ViT patches (ch. 26)
+``recurrent``       SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed
 ``losses``          the losses and ``get_loss``
 ``training``        fit / evaluate / predict, History, callbacks, metrics, diagnostics
 ``saving``          checkpoints and the registry of public layer names
@@ -41,6 +42,7 @@ from .core import Dense, Dropout, Embedding, Flatten
 from .losses import (BinaryCrossEntropy, CategoricalCrossEntropy, Hinge, Huber, KLDivergence, Loss, MeanAbsoluteError,
                      MeanSquaredError, MulticlassHinge, SparseCategoricalCrossEntropy, get_loss)
 from .normalization import BatchNormalization, LayerNormalization
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
 from .saving import checkpoint, register_layer
 from .saving.checkpoint import CheckpointError
 from .training import (Callback, EarlyStopping, History, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,

@@ -17,6 +17,7 @@ name                  distribution
 ``"book"``            0.01 * N(0, 1)              (the book's code blocks)
 ``"normal"``          N(0, 1)                     (embeddings)
 ``"small_normal"``    N(0, 0.02²)                 (GPT-2 / ViT embeddings, section 26)
+``"orthogonal"``      Q of the QR of a normal matrix (recurrent weights, Saxe et al. 2014)
 ``"zeros"``           0
 ====================  ==============================================
 
@@ -93,6 +94,27 @@ def small_normal(shape, fan_in, fan_out, rng, dtype=np.float32):
     return _normal(rng, shape, 0.02, dtype)
 
 
+def orthogonal(shape, fan_in, fan_out, rng, dtype=np.float32):
+    """Saxe et al. (2014): a matrix with orthonormal rows or columns (recurrent weights, chapter 24).
+
+    The array is viewed as ``(shape[0], prod(shape[1:]))``; a standard normal
+    matrix of the taller orientation is factored as ``Q R`` and ``Q`` (with the
+    signs of ``diag(R)`` folded in, so Q is uniformly distributed) is returned,
+    transposed when the array is wide. An ``(H, 4H)`` recurrent kernel gets
+    orthonormal rows: every gate's ``(H, H)`` block has singular values near 1,
+    so repeated products neither explode nor vanish at initialization.
+    """
+    rows = int(shape[0]) if len(shape) else 1
+    cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    xp = np if isinstance(a, np.ndarray) else backend.get_array_module(a)
+    q, r = xp.linalg.qr(a)
+    q = q * xp.sign(xp.diagonal(r))
+    if rows < cols:
+        q = q.T
+    return q.reshape(shape).astype(dtype, copy=False)
+
+
 def zeros(shape, fan_in, fan_out, rng, dtype=np.float32):
     """All zeros (biases)."""
     return (rng.standard_normal(shape) * 0).astype(dtype, copy=False)
@@ -110,6 +132,7 @@ INITIALIZERS = {
     "book": book,
     "normal": normal,
     "small_normal": small_normal,
+    "orthogonal": orthogonal,
     "zeros": zeros,
 }
 

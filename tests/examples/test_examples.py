@@ -182,3 +182,40 @@ def test_digits_cnn_reaches_98_percent(tmp_path):
     r = run("digits_cnn", "--no-plot", out=tmp_path)
     (cpu,) = r["runs"].values()
     assert cpu["test_accuracy"] >= 0.98
+
+
+def _one_blas_thread():
+    """The recurrent examples' per-step products are small: on a busy 2-core machine OpenBLAS's second
+    thread costs more than it gives (0.28 s against 0.03 s per digits_rnn epoch, measured under load)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl (a scikit-learn dependency) is missing")
+    return threadpoolctl.threadpool_limits(1, user_api="blas")
+
+
+def test_digits_rnn_quick(tmp_path, capsys):
+    with _one_blas_thread():
+        r = run("digits_rnn", "--quick", out=tmp_path)
+    (cpu,) = r["runs"].values()
+    assert cpu["epochs"] == 5 and len(cpu["epoch_seconds"]) == 5
+    assert cpu["test_accuracy"] >= 0.85
+    assert (tmp_path / "digits_rnn_lstm_training.png").exists()
+    assert "read row by row" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_digits_rnn_reaches_97_percent(tmp_path):
+    with _one_blas_thread():
+        r = run("digits_rnn", "--no-plot", out=tmp_path)
+    (cpu,) = r["runs"].values()
+    assert cpu["test_accuracy"] >= 0.97
+
+
+def test_short_term_memory_quick(tmp_path, capsys):
+    r = run("short_term_memory", "--quick", out=tmp_path)
+    assert set(r["profiles"]) == {"rnn", "lstm", "gru"}
+    for profile in r["profiles"].values():
+        assert profile["init"].shape == (20,) and np.all(profile["init"] > 0)
+    unclipped, clipped = r["clipping"]["no clipping"], r["clipping"]["clipnorm=1"]
+    assert unclipped["diverged"] and max(unclipped["grad_norms"]) > 1e6  # exploding gradients (8.6, in time)
+    assert not clipped["diverged"] and clipped["loss"][-1] < 0.5
+    assert (tmp_path / "short_term_memory.png").stat().st_size > 10_000
+    assert "clipnorm=1" in capsys.readouterr().out

@@ -59,6 +59,9 @@ def test_every_public_layer_and_loss_is_covered():
                         **{name: "against PyTorch in tests/layers/test_attention_layers.py" for name in (
                             "ScaledDotProductAttention", "MultiHeadAttention", "TransformerEncoderBlock",
                             "TransformerDecoderBlock")},
+                        **{name: "against torch.nn.RNN/LSTM/GRU in tests/layers/test_recurrent_torch.py" for name in (
+                            "SimpleRNN", "LSTM", "GRU", "Bidirectional")},
+                        "TimeDistributed": "a wrapper: gradient-checked in tests/layers/test_recurrent_wrappers.py",
                         **{name: "gradient-checked in tests/layers/test_attention_layers.py" for name in (
                             "ClassToken", "TokenPooling", "PatchEmbedding", "SinusoidalPositionalEncoding",
                             "LearnedPositionalEmbedding")}}
