@@ -300,6 +300,7 @@ class NaNAfter(Layer):
         return g, None
 
 
+@pytest.mark.filterwarnings("ignore::optimizers.base.NonFiniteWarning")  # the NaN is the point here
 def test_terminate_on_nan_names_epoch_and_batch(caplog):
     X, y = regression_data(8)
     model = layers.Sequential([layers.Dense(3, 1, seed=0), NaNAfter(calls=7)])

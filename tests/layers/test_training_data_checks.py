@@ -119,6 +119,7 @@ def test_memory_mapped_data_is_checked_chunk_by_chunk(tmp_path):
 
 
 # ----------------------------------------------------------------------------- metrics of NaN outputs
+@pytest.mark.filterwarnings("ignore::optimizers.base.NonFiniteWarning")  # the NaN is the point here
 def test_metrics_of_a_nan_output_are_nan_in_history_and_evaluate():
     X, y = _data(n=64)
     model = _model()
