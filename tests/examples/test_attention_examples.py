@@ -79,3 +79,16 @@ def test_long_range_quick_returns_accuracy_by_length():
     first, last = X[:, 0], X[np.arange(len(X)), lengths - 1]
     np.testing.assert_array_equal(first == last, y.astype(bool))
     assert (X[lengths == 3, 3:] == task["pad_id"]).all()
+
+
+def test_lstm_vs_transformer_quick(tmp_path):
+    module, r = run("lstm_vs_transformer", "--lengths", "4,8", out=tmp_path)
+    assert set(r["runs"]) == {"Transformer", "LSTM"}
+    for run_ in r["runs"].values():
+        assert set(run_["accuracy_by_length"]) == {4, 8} and run_["parameters"] > 0 and run_["epoch_s_median"] > 0
+    assert (tmp_path / "lstm_vs_transformer.png").exists()
+    task = module.make_first_last_task(50, [3, 6], seed=2)
+    front = module.pad_in_front(task)
+    for i, L in enumerate(task["lengths"]):  # the same symbols, the padding moved in front
+        np.testing.assert_array_equal(front[i, -L:], task["X"][i, :L])
+        assert (front[i, :-L] == task["pad_id"]).all()
