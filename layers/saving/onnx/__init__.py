@@ -9,9 +9,8 @@ Every layer is converted by a small function registered for its class
 core, convolution, blocks, recurrent, attention; the models' own in
 ``models.onnx_converters``); a layer with none, or in a configuration its
 converter refuses, raises :class:`OnnxExportError` naming it and its path in
-the model. NHWC is kept
-between layers: the convolution and pooling converters transpose to ONNX's
-NCHW and back. The optional dependency is the ``onnx`` extra
+the model. NHWC is kept between layers: the convolution and pooling
+converters transpose to ONNX's NCHW and back. The optional dependency is the ``onnx`` extra
 (``pip install "camadas[onnx]"``: onnx, and onnxruntime to run the file).
 """
 

@@ -35,14 +35,14 @@ def _positions(graph, tokens) -> str:
     return graph.node("Range", [graph.constant(np.array(0), "zero"), length, graph.constant(np.array(1), "one")])
 
 
-def causal_mask(graph, query, key) -> str:
+def _causal_mask(graph, query, key) -> str:
     """``allowed[i, j] = j <= i`` of shape (Tq, Tk), from the tokens axes (-2) of ``query`` and ``key``."""
     rows, cols = _positions(graph, query), _positions(graph, key)
     rows = graph.node("Unsqueeze", [rows, graph.constant(np.array([1]), "axes")])  # (Tq, 1)
     return graph.node("LessOrEqual", [cols, rows])                                   # (1, Tk) <= (Tq, 1)
 
 
-def attend(graph, query, key, value, rank, scale, causal, mask=None) -> str:
+def _attend(graph, query, key, value, rank, scale, causal, mask=None) -> str:
     """``softmax(scale Q K^T, masked) V`` on ``(B, [H,] T, d)`` tensors of ``rank`` axes.
 
     ``mask``: a boolean tensor (True = attend) broadcasting to the scores
@@ -51,7 +51,7 @@ def attend(graph, query, key, value, rank, scale, causal, mask=None) -> str:
     swap = list(range(rank - 2)) + [rank - 1, rank - 2]
     scores = graph.node("MatMul", [query, graph.node("Transpose", [key], perm=swap)])
     scores = graph.node("Mul", [scores, graph.constant(np.array(scale), "scale")])
-    allowed = causal_mask(graph, query, key) if causal else None
+    allowed = _causal_mask(graph, query, key) if causal else None
     if mask is not None:
         allowed = mask if allowed is None else graph.node("And", [allowed, mask])
     if allowed is not None:
@@ -68,7 +68,7 @@ def _scaled_dot_product_attention(layer, graph, x, mask=None):
     """``softmax(s Q K^T + M) V``; ``x`` is one tensor (Q = K = V) or ``(query, key, value)``."""
     query, key, value = (x,) * 3 if isinstance(x, Value) else x
     scale = layer.scale if layer.scale is not None else 1.0 / math.sqrt(query.shape[-1])
-    return attend(graph, query.name, key.name, value.name, len(query.shape), scale, layer.causal, mask)
+    return _attend(graph, query.name, key.name, value.name, len(query.shape), scale, layer.causal, mask)
 
 
 def _host(array) -> np.ndarray:
@@ -89,7 +89,7 @@ def _multi_head_attention(layer, graph, x, mask=None):
                                                                      f"b_{hint}")])
         split = graph.node("Reshape", [projected, graph.constant(np.array([0, 0, H, d]), "heads")])
         heads.append(graph.node("Transpose", [split], perm=[0, 2, 1, 3]))  # (B, T, H, d) -> (B, H, T, d)
-    context = attend(graph, *heads, 4, 1.0 / math.sqrt(d), layer.causal, mask)
+    context = _attend(graph, *heads, 4, 1.0 / math.sqrt(d), layer.causal, mask)
     joined = graph.node("Reshape", [graph.node("Transpose", [context], perm=[0, 2, 1, 3]),
                                     graph.constant(np.array([0, 0, E]), "joined")])
     out = graph.node("MatMul", [joined, graph.constant(layer.W_out, "W_out")])
