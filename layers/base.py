@@ -122,13 +122,14 @@ class Layer:
     def output_shape(self, input_shape):
         """Shape of the output for an input of ``input_shape`` (batch axis included).
 
-        The default runs a forward pass on zeros in evaluation mode; layers with
-        cheap shape arithmetic override it.
+        The default runs a forward pass on zeros (integer ids for a block that
+        starts with an Embedding) in evaluation mode; layers with cheap shape
+        arithmetic override it.
         """
         modes = [(layer, getattr(layer, "training", True)) for _, layer in walk(self)]
         set_mode(self, False)
         try:
-            probe = np.zeros(input_shape, dtype=backend.get_default_dtype())
+            probe = np.zeros(input_shape, dtype=np.int64 if takes_integer_input(self) else backend.get_default_dtype())
             params = self.params
             if params and backend.is_cupy_array(params[0]):
                 probe = backend.to_device(probe, backend.device_of(params[0]))

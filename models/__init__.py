@@ -25,5 +25,7 @@ from .gpt import generate, gpt, sample_next
 from .seq2seq import EncoderDecoder, encoder_decoder, greedy_decode
 from .vit import vit
 
+from . import onnx_converters  # noqa: F401  (the ONNX converters of TransformerClassifier and EncoderDecoder)
+
 __all__ = ["EncoderDecoder", "TransformerClassifier", "encoder_decoder", "generate", "gpt", "greedy_decode",
            "sample_next", "vit"]

@@ -6,6 +6,7 @@ import backend
 from backend.checks import check_bool, check_positive_int, check_rate, check_seed
 from layers import Dense, Embedding, LayerNormalization, LearnedPositionalEmbedding, TransformerEncoderBlock
 from layers import training
+from layers.saving import onnx as onnx_export
 from layers.attention.multi_head import derived_seed
 from layers.containers import Container
 from layers.containers.base import child_backward
@@ -72,6 +73,7 @@ class TransformerClassifier(Container):
     fit = training.fit
     evaluate = training.evaluate
     predict = training.predict
+    export_onnx = onnx_export.export
 
     def sublayers(self) -> list:
         return [self.embedding, self.positions, *self.blocks, self.norm, self.head]

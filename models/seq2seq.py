@@ -12,6 +12,7 @@ from layers.attention.multi_head import derived_seed
 from layers.containers import Container
 from layers.containers.base import child_backward
 from layers import training
+from layers.saving import onnx as onnx_export
 from layers.saving import checkpoint
 from layers.training.loop import evaluation_mode
 
@@ -84,6 +85,7 @@ class EncoderDecoder(Container):
     fit = training.fit
     evaluate = training.evaluate
     predict = training.predict
+    export_onnx = onnx_export.export
 
     def save(self, path) -> str:
         """Save architecture and weights to one ``.npz`` (:func:`layers.saving.checkpoint.save_model`)."""

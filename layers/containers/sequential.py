@@ -206,12 +206,13 @@ class Sequential(Container):
         """
         return checkpoint.save_model(self, path)
 
-    def export_onnx(self, path, input_shape=None) -> str:
+    def export_onnx(self, path, input_shape=None, dynamic_axes=None) -> str:
         """Write the model to ``path`` as an ONNX file (evaluation mode, float32, dynamic batch); return the path.
 
         ``input_shape`` is one sample's shape (no batch axis); default: the
         constructor's ``input_shape``, else ``(input_size,)`` of a first Dense
-        layer. See :func:`layers.saving.onnx.export` (needs ``pip install "camadas[onnx]"``).
+        layer; ``dynamic_axes``: input axes besides the batch that may vary (``(1,)``
+        for sequences). See :func:`layers.saving.onnx.export` (needs ``pip install "camadas[onnx]"``).
         """
         from ..saving import onnx
 
@@ -220,7 +221,7 @@ class Sequential(Container):
             if input_shape is None:
                 raise ValueError("export_onnx: input_shape: expected one sample's shape, e.g. (8, 8, 1), got None "
                                  "(the model cannot guess it: its first layer is not a Dense)")
-        return onnx.export(self, path, input_shape)
+        return onnx.export(self, path, input_shape, dynamic_axes)
 
     @classmethod
     def load(cls, path, device=None) -> "Sequential":

@@ -19,11 +19,12 @@ from .registry import register_converter
 
 @register_converter(Dense)
 def _dense(layer, graph, x):
-    """y = x W + b (Gemm), or x W (MatMul) without a bias."""
+    """y = x W + b over the last axis: Gemm for (B, F); MatMul (+ Add) for (B, ..., F) and without a bias."""
     weights = graph.constant(layer.W, "W")
-    if layer.use_bias:
+    if layer.use_bias and len(x.shape) == 2:
         return graph.node("Gemm", [x.name, weights, graph.constant(layer.b, "b")])
-    return graph.node("MatMul", [x.name, weights])
+    product = graph.node("MatMul", [x.name, weights])
+    return graph.node("Add", [product, graph.constant(layer.b, "b")]) if layer.use_bias else product
 
 
 @register_converter(Flatten)

@@ -39,6 +39,8 @@ class GraphBuilder:
 
         self._helper = onnx.helper
         self.dtype = np.dtype(dtype)
+        #: The ONNX element type of :attr:`dtype` (for Cast).
+        self.tensor_type = onnx.helper.np_dtype_to_tensor_dtype(self.dtype)
         self.nodes: list = []
         self.initializers: list = []
         self._names: set = set()
@@ -69,22 +71,36 @@ class GraphBuilder:
         from onnx import numpy_helper
 
         name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))  # 0-d stays 0-d
         return name
 
-    def node(self, op_type: str, inputs, **attributes) -> str:
-        """Add one node ``op_type(inputs)`` with ``attributes``; return the name of its (single) output."""
-        output = self.fresh(op_type.lower())
-        self.nodes.append(self._helper.make_node(op_type, list(inputs), [output], name=output, **attributes))
-        return output
+    def node(self, op_type: str, inputs, outputs: int = 1, **attributes):
+        """Add one node ``op_type(inputs)`` with ``attributes``; return the name of its output.
 
-    def convert(self, layer, x: Value, child=None) -> Value:
-        """Convert ``layer`` applied to ``x`` (``child``: its index in the parent block, for the path)."""
+        ``outputs > 1``: the node has that many outputs (LSTM's Y, Y_h, Y_c) and the list of their names is
+        returned. An input ``""`` is an omitted optional input.
+        """
+        names = [self.fresh(op_type.lower()) for _ in range(outputs)]
+        self.nodes.append(self._helper.make_node(op_type, list(inputs), names, name=names[0], **attributes))
+        return names[0] if outputs == 1 else names
+
+    def shape(self, name: str, start: int = 0, end=None) -> str:
+        """The int64 vector ``shape(name)[start:end]``, computed when the file runs (dynamic axes stay dynamic)."""
+        return self.node("Shape", [name], start=start, **({} if end is None else {"end": end}))
+
+    def convert(self, layer, x, child=None, **options) -> Value:
+        """Convert ``layer`` applied to ``x`` (``child``: its index in the parent block, for the path).
+
+        ``x`` is a :class:`Value`, or a tuple of them for a layer that takes a
+        tuple (cross-attention's ``(query, key_value)``); ``options`` go to the
+        converter (an attention mask, as forward's keyword).
+        """
         if child is not None:
             self._path.append(str(child))
         try:
-            out = converter_for(layer, self.path)(layer, self, x)
-            return Value(out, tuple(layer.output_shape(x.shape)))
+            out = converter_for(layer, self.path)(layer, self, x, **options)
+            shape = x.shape if isinstance(x, Value) else tuple(v.shape for v in x)
+            return Value(out, tuple(layer.output_shape(shape)))
         finally:
             if child is not None:
                 self._path.pop()
