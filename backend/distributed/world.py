@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import sys
 
 from .. import cupy_probe
-from ..checks import check_bool, check_choice
+from ..checks import check_bool, check_choice, check_positive_int
 from ..device import get_device, resolve_device, set_device
 from .base import Communicator
 from .mpi import MpiCommunicator, mpi_module, node_ranks
@@ -79,14 +80,15 @@ def rank_device(local_rank: int, device=None):
 
 
 def create_communicator(kind: str = "auto", *, device=None, cuda_aware: bool = False,
-                        abort_on_error: bool = True) -> Communicator:
+                        abort_on_error: bool = True, threads=None) -> Communicator:
     """Join the processes of this job (``mpiexec -n N python script.py``) and return their communicator.
 
     Every rank calls it once, at the start. It also makes each rank's device
     current (rank r uses GPU ``r_local mod (GPUs on its node)`` when the device
-    is a GPU), makes the communicator current (:func:`current_communicator`)
-    and, with ``abort_on_error``, ends every rank when one raises an uncaught
-    exception (:meth:`Communicator.abort`, the message naming the rank).
+    is a GPU; ranks on the CPU share the node's cores, see ``threads``), makes
+    the communicator current (:func:`current_communicator`) and, with
+    ``abort_on_error``, ends every rank when one raises an uncaught exception
+    (:meth:`Communicator.abort`, the message naming the rank).
 
     Parameters
     ----------
@@ -103,6 +105,13 @@ def create_communicator(kind: str = "auto", *, device=None, cuda_aware: bool = F
         MPI may read and write GPU memory directly (an MPI built with CUDA).
     abort_on_error : bool
         Install the exception hook (default True; only acts when size > 1).
+    threads : int, optional
+        CPU threads of each rank (BLAS, OpenMP, Numba). Default: on the CPU,
+        when several ranks share a node, the node's usable cores divided
+        between them (at least 1), unless a thread count is set in the
+        environment (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+        ``MKL_NUM_THREADS``, ``NUMBA_NUM_THREADS``): N ranks with every pool at
+        the full core count would run N times too many threads.
 
     Returns
     -------
@@ -120,8 +129,13 @@ def create_communicator(kind: str = "auto", *, device=None, cuda_aware: bool = F
     kind = check_choice(kind, "kind", KINDS, "create_communicator")
     cuda_aware = check_bool(cuda_aware, "cuda_aware", "create_communicator")
     abort_on_error = check_bool(abort_on_error, "abort_on_error", "create_communicator")
+    if threads is not None:
+        threads = check_positive_int(threads, "threads", where="create_communicator")
     world = mpi_module().COMM_WORLD
-    dev = set_device(rank_device(node_ranks(world)[0], device))
+    local_rank, local_size = node_ranks(world)
+    dev = set_device(rank_device(local_rank, device))
+    if dev.name == "cpu":
+        share_cpu_threads(local_size, threads)
     if kind == "auto":
         kind, reason = _choose(dev)
         logger.info("create_communicator: %s (%s)", kind, reason)
@@ -131,6 +145,32 @@ def create_communicator(kind: str = "auto", *, device=None, cuda_aware: bool = F
         install_abort_hook(comm)
     logger.info("create_communicator: %r on %s", comm, dev)
     return comm
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def share_cpu_threads(local_size: int, threads=None) -> int | None:
+    """Cap this process's thread pools (BLAS, OpenMP, Numba) at ``threads``, or at its share of the node's cores.
+
+    Returns the cap applied, or None when nothing was changed (one rank on the
+    node, or a thread count already set in the environment).
+    """
+    if threads is None:
+        if local_size <= 1 or any(os.environ.get(name) for name in THREAD_VARIABLES):
+            return None
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cores = os.cpu_count() or 1
+        threads = max(1, cores // local_size)
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)              # for the rest of the process
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    logger.info("create_communicator: %d CPU thread(s) per rank (%d rank(s) on this node)", threads, local_size)
+    return threads
 
 
 def _choose(dev) -> tuple[str, str]:

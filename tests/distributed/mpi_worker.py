@@ -3,9 +3,12 @@
 Every scenario trains a tiny model in float64 for a few steps; ``run(name, None)``
 is the single-process reference on the same global batches (the tests call it
 in their own process). ``--fail`` makes rank 1 raise in the middle of
-training; ``--stop`` makes rank 1 see a NaN loss (TerminateOnNaN).
+training; ``--stop`` makes rank 1 see a NaN loss (TerminateOnNaN). On a GPU
+machine, ``--device gpu --kind nccl`` runs the same on NCCL and first checks
+NCCL's all-reduce and broadcast directly (they run even on one rank).
 
-Run: ``mpiexec -n 2 python tests/distributed/mpi_worker.py --out DIR [--scenarios a,b] [--fail | --stop]``
+Run: ``mpiexec -n 2 python tests/distributed/mpi_worker.py --out DIR [--scenarios a,b] [--fail | --stop]
+[--device cpu|gpu] [--kind mpi|nccl|auto]``
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def custom_loop(model, opt, X, y, communicator, broadcast: bool) -> None:
     for start in range(0, 48, 12):
         share = 12 // size
         index = slice(start + rank * share, start + (rank + 1) * share)
-        loss.forward(model.forward(X[index]), y[index])
+        loss.forward(model.forward(backend.to_device(X[index])), backend.to_device(y[index]))
         _, grads = model.backward(loss.backward())
         step.step(model.params, grads)
 
@@ -132,17 +135,35 @@ def stop_on_rank_one(communicator):
     return NaNOnRankOne()
 
 
+def nccl_self_check(communicator) -> dict:
+    """NCCL's own calls on CuPy buffers (float32, float64): the sum over the ranks, then rank 0's values."""
+    xp = backend.get_device().xp
+    out = {}
+    for dtype in (np.float32, np.float64):
+        buffer = xp.arange(5, dtype=dtype) + communicator.rank
+        communicator._allreduce_buffer(buffer)
+        expected = sum(np.arange(5, dtype=dtype) + r for r in range(communicator.size))
+        out[f"allreduce_{np.dtype(dtype).name}"] = bool(np.array_equal(backend.to_numpy(buffer), expected))
+        buffer = xp.full(3, communicator.rank + 1.0, dtype=dtype)
+        communicator._broadcast_buffer(buffer, 0)
+        out[f"broadcast_{np.dtype(dtype).name}"] = bool((backend.to_numpy(buffer) == 1.0).all())
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--fail", action="store_true")
     parser.add_argument("--stop", action="store_true")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--kind", default="mpi")
     args = parser.parse_args(argv)
     from backend.distributed import create_communicator
 
-    backend.set_device("cpu")
-    communicator = create_communicator("mpi")
+    communicator = create_communicator(args.kind, device=args.device)
+    if communicator.name == "nccl":
+        np.savez(args.out / f"nccl-rank{communicator.rank}.npz", **nccl_self_check(communicator))
     if args.fail or args.stop:
         X, y = data("mlp")
         with backend.use_dtype(np.float64):
