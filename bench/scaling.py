@@ -191,7 +191,7 @@ def mpiexec() -> str | None:
 
 def run_ranks(ranks: int, args, cores: int) -> dict:
     """One ``mpiexec -n ranks`` run of the worker, the cores split between the ranks; its JSON."""
-    threads = str(max(1, cores // ranks))
+    threads = str(args.threads or max(1, cores // ranks))
     env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
            "NUMBA_NUM_THREADS": threads, "CAMADAS_DEVICE": args.device}
     with tempfile.TemporaryDirectory() as folder:
@@ -249,6 +249,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=positive_int, default=None, help="timed steps (default 20; quick 3)")
     parser.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu",
                         help="cpu (default); gpu: one GPU per rank, NCCL")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="CPU threads per rank (default: the cores divided between the ranks)")
     parser.add_argument("--quick", action="store_true", help="few steps (seconds; used by the tests)")
     parser.add_argument("--timeout", type=positive_int, default=600, help="seconds per mpiexec run (default 600)")
     parser.add_argument("--json", metavar="PATH", type=output_file, default=None, help="write every figure as JSON")
@@ -292,8 +294,9 @@ def run(args) -> int:
         row["speedup"] = row["samples_per_second"] / (first["global_batch"] / first["step_seconds"])
     bandwidth = [dict(b, ranks=r) for r in ranks for b in runs[r].get("bandwidth", [])]
     projected = projections(rows)
-    print(f"\nData-parallel training step (forward, backward, all-reduce, Adam) on {args.device}, {cores} cores "
-          f"split between the ranks; step = the slowest rank's, median of {len(rows[0]['step_times'])} steps;\n"
+    split = f"{args.threads} thread(s) per rank" if args.threads else f"{cores} cores split between the ranks"
+    print(f"\nData-parallel training step (forward, backward, all-reduce, Adam) on {args.device}, {split}; "
+          f"step = the slowest rank's, median of {len(rows[0]['step_times'])} steps;\n"
           "all-reduce: the time a rank spends in it during the step (waiting for the slowest rank included), "
           "and alone: the same buffer's all-reduce after a barrier")
     print(format_table(rows, [("model", "model"), ("ranks", "ranks"), ("global_batch", "global batch"),
@@ -327,7 +330,8 @@ def run(args) -> int:
     if args.json:
         payload = {"benchmark": "scaling", "environment": environment,
                    "config": {"ranks": ranks, "models": args.models, "device": args.device, "quick": args.quick,
-                              "cores": cores, "links_assumed": LINKS, "gpu_flops_assumed": GPU_FLOPS},
+                              "cores": cores, "threads_per_rank": args.threads or "cores // ranks",
+                              "links_assumed": LINKS, "gpu_flops_assumed": GPU_FLOPS},
                    "rows": rows, "bandwidth": bandwidth, "projections": projected, "verdict": verdict}
         print(f"json: {write_json(args.json, payload)}")
     return 0

@@ -126,9 +126,7 @@ class Communicator:
         list
             ``arrays`` (the same objects), now holding the sums.
         """
-        arrays = check_arrays(arrays, f"{type(self).__name__}.allreduce_sum", float_only=False)
-        self._reduce_groups(arrays, mean=False)
-        return arrays
+        return self._collective(arrays, "allreduce_sum", self._allreduce_buffer, float_only=False)
 
     def allreduce_mean(self, arrays) -> list:
         """Replace every array by its mean over the ranks, in place; return ``arrays`` as a list.
@@ -150,9 +148,7 @@ class Communicator:
         list
             ``arrays`` (the same objects), now holding the means.
         """
-        arrays = check_arrays(arrays, f"{type(self).__name__}.allreduce_mean", float_only=True)
-        self._reduce_groups(arrays, mean=True)
-        return arrays
+        return self._collective(arrays, "allreduce_mean", self._mean_buffer, float_only=True)
 
     def broadcast(self, arrays, root: int = 0) -> list:
         """Copy ``root``'s arrays into every rank's, in place; return ``arrays`` as a list.
@@ -166,38 +162,33 @@ class Communicator:
         root : int
             The rank whose values are kept (default 0).
         """
-        where = f"{type(self).__name__}.broadcast"
-        root = self._check_root(root, where)
-        arrays = check_arrays(arrays, where, float_only=False)
+        root = self._check_root(root, f"{type(self).__name__}.broadcast")
+        return self._collective(arrays, "broadcast", lambda buffer: self._broadcast_buffer(buffer, root),
+                                float_only=False)
+
+    def _mean_buffer(self, buffer) -> None:
+        self._allreduce_buffer(buffer)
+        buffer /= self.size
+
+    def _collective(self, arrays, name: str, operation, float_only: bool) -> list:
+        """Check ``arrays``, then apply ``operation`` in place to one contiguous buffer per (device, dtype) group.
+
+        The buffer is the arrays' own memory when they tile one stretch, else
+        the staging buffer, copied back into them afterwards.
+        """
+        arrays = check_arrays(arrays, f"{type(self).__name__}.{name}", float_only=float_only)
         if self.size == 1:
             return arrays
         for positions in group_arrays(arrays).values():
             members = [arrays[i] for i in positions]
             span = contiguous_span(members)
             if span is not None:
-                self._broadcast_buffer(span, root)
+                operation(span)
                 continue
             packed = self._staging.pack(members)
-            self._broadcast_buffer(packed, root)
+            operation(packed)
             self._staging.unpack(packed, members)
         return arrays
-
-    def _reduce_groups(self, arrays, mean: bool) -> None:
-        if self.size == 1:
-            return
-        for positions in group_arrays(arrays).values():
-            members = [arrays[i] for i in positions]
-            span = contiguous_span(members)
-            if span is not None:
-                self._allreduce_buffer(span)
-                if mean:
-                    span /= self.size
-                continue
-            packed = self._staging.pack(members)
-            self._allreduce_buffer(packed)
-            if mean:
-                packed /= self.size
-            self._staging.unpack(packed, members)
 
     def _check_root(self, root, where: str) -> int:
         if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= int(root) < self.size:

@@ -3,7 +3,8 @@
 Every scenario trains a tiny model in float64 for a few steps; ``run(name, None)``
 is the single-process reference on the same global batches (the tests call it
 in their own process). ``--fail`` makes rank 1 raise in the middle of
-training; ``--stop`` makes rank 1 see a NaN loss (TerminateOnNaN). On a GPU
+training; ``--stop`` makes rank 1 see a NaN loss (TerminateOnNaN);
+``--raise-outside-fit`` makes rank 1 raise while rank 0 waits in a barrier. On a GPU
 machine, ``--device gpu --kind nccl`` runs the same on NCCL and first checks
 NCCL's all-reduce and broadcast directly (they run even on one rank).
 
@@ -156,12 +157,17 @@ def main(argv=None) -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--fail", action="store_true")
     parser.add_argument("--stop", action="store_true")
+    parser.add_argument("--raise-outside-fit", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--kind", default="mpi")
     args = parser.parse_args(argv)
     from backend.distributed import create_communicator
 
     communicator = create_communicator(args.kind, device=args.device)
+    if args.raise_outside_fit:
+        if communicator.rank == 1:
+            raise RuntimeError("injected failure outside fit")
+        communicator.barrier()          # rank 0 would wait here forever without the exception hook
     if communicator.name == "nccl":
         np.savez(args.out / f"nccl-rank{communicator.rank}.npz", **nccl_self_check(communicator))
     if args.fail or args.stop:

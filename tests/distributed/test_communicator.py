@@ -9,6 +9,7 @@ import pytest
 
 import backend
 from backend.distributed import DistributedUnavailableError, create_communicator, rank_device
+from backend.distributed.world import THREAD_VARIABLES, share_cpu_threads
 from backend.distributed.packing import contiguous_span, group_arrays
 from tests.distributed.loopback import LoopbackCommunicator
 
@@ -121,3 +122,18 @@ def test_rank_device_cycles_through_the_gpus():
     count = backend.Device("gpu").xp.cuda.runtime.getDeviceCount()
     assert [rank_device(r, "gpu").index for r in range(2 * count)] == list(range(count)) * 2
     assert rank_device(5, "gpu:0").index == 0
+
+
+def test_cpu_threads_are_shared_between_the_ranks_of_a_node(monkeypatch):
+    calls = []
+    monkeypatch.setattr("threadpoolctl.threadpool_limits", lambda limits: calls.append(("blas", limits)))
+    monkeypatch.setattr("numba.set_num_threads", lambda n: calls.append(("numba", n)))
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert share_cpu_threads(1) is None and calls == []          # one rank on the node: nothing to share
+    assert share_cpu_threads(3) == 2 and calls[0] == ("blas", 2)
+    assert share_cpu_threads(16) == 1
+    assert share_cpu_threads(2, threads=3) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert share_cpu_threads(2) is None                          # the environment's choice wins

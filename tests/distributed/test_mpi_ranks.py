@@ -105,6 +105,12 @@ def test_a_failing_rank_ends_every_rank_with_its_message(tmp_path):
     assert "camadas: rank 1 of 2: RuntimeError in fit (epoch 1, batch 3): injected failure on rank 1" in proc.stderr
 
 
+def test_an_uncaught_exception_outside_fit_ends_every_rank(tmp_path):
+    proc = run_ranks(2, WORKER, "--out", tmp_path, "--raise-outside-fit")
+    assert proc.returncode != 0
+    assert "camadas: rank 1 of 2: uncaught RuntimeError: injected failure outside fit" in proc.stderr
+
+
 def test_a_nan_stop_on_one_rank_stops_every_rank(tmp_path):
     proc = run_ranks(3, WORKER, "--out", tmp_path, "--stop")
     assert proc.returncode == 0, proc.stdout + proc.stderr
