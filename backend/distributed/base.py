@@ -225,10 +225,14 @@ class Communicator:
                 f"local_size={self.local_size})")
 
 
-def same_on_every_rank(communicator, value, name: str, where: str) -> None:
-    """Raise ValueError on every rank (the same message) when ``value`` differs between ranks."""
-    values = communicator.allgather_object(value)
-    if any(v != values[0] for v in values):
-        listing = ", ".join(f"rank {r}: {v!r}" for r, v in enumerate(values))
-        raise ValueError(f"{where}: {name}: expected the same value on every rank, got {listing}")
+def same_on_every_rank(communicator, values: dict, where: str) -> None:
+    """Raise the same ValueError on every rank when one of ``values`` (name -> value) differs between ranks.
 
+    One collective call (an allgather of the dict); the message names the first
+    differing value and gives every rank's.
+    """
+    gathered = communicator.allgather_object(values)
+    for name in values:
+        if any(g.get(name) != gathered[0].get(name) for g in gathered):
+            listing = ", ".join(f"rank {r}: {g.get(name)!r}" for r, g in enumerate(gathered))
+            raise ValueError(f"{where}: {name}: expected the same value on every rank, got {listing}")

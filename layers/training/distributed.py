@@ -167,6 +167,7 @@ def start(model, communicator, optimizer, *, n: int, batch_size: int, epochs: in
     :class:`optimizers.DataParallel` unless it is one.
     """
     from backend.distributed import Communicator
+    from backend.distributed.base import same_on_every_rank
     from optimizers import DataParallel
 
     wrapped = isinstance(optimizer, DataParallel)
@@ -179,19 +180,12 @@ def start(model, communicator, optimizer, *, n: int, batch_size: int, epochs: in
         raise ValueError("fit: communicator: the DataParallel optimizer has another communicator; give one of them")
     data_parallel = optimizer if wrapped else DataParallel(optimizer, communicator)
     comm = data_parallel.communicator
-
-    from backend.distributed.base import same_on_every_rank
-
     params = list(model.params)
-    settings = {"len(X)": n, "batch_size": batch_size, "epochs": epochs, "shuffle": shuffle,
-                "seed given": seed is not None,
-                "parameters": [(tuple(p.shape), str(p.dtype)) for p in params]}
-    for name, value in settings.items():
-        same_on_every_rank(comm, value, name, "fit")
+    same_on_every_rank(comm, {"len(X)": n, "batch_size": batch_size, "epochs": epochs, "shuffle": shuffle,
+                              "seed": seed, "parameters": [(tuple(p.shape), str(p.dtype)) for p in params]}, "fit")
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1) if comm.rank == 0 else None
         seed = comm.broadcast_object(seed, root=0)
-    same_on_every_rank(comm, seed, "seed", "fit")
     last = n % batch_size
     if batch_size < comm.size or 0 < last < comm.size:
         raise ValueError(f"fit: batch_size: with {comm.size} ranks every batch needs at least {comm.size} samples "

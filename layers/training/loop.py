@@ -288,7 +288,7 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
                 history.append(epoch, logs)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
-                if parallel is not None:  # [distributed 6]
+                if parallel is not None:  # [distributed 6] the same stop decision on every rank
                     parallel.agree_to_stop(model)
                 if model.stop_training:
                     break

@@ -4,7 +4,8 @@ Every scenario trains a tiny model in float64 for a few steps; ``run(name, None)
 is the single-process reference on the same global batches (the tests call it
 in their own process). ``--fail`` makes rank 1 raise in the middle of
 training; ``--stop`` makes rank 1 see a NaN loss (TerminateOnNaN);
-``--raise-outside-fit`` makes rank 1 raise while rank 0 waits in a barrier. On a GPU
+``--raise-outside-fit`` makes rank 1 raise while rank 0 waits in a barrier;
+``--mismatch`` gives rank 1 another batch size. On a GPU
 machine, ``--device gpu --kind nccl`` runs the same on NCCL and first checks
 NCCL's all-reduce and broadcast directly (they run even on one rank).
 
@@ -158,6 +159,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fail", action="store_true")
     parser.add_argument("--stop", action="store_true")
     parser.add_argument("--raise-outside-fit", action="store_true")
+    parser.add_argument("--mismatch", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--kind", default="mpi")
     args = parser.parse_args(argv)
@@ -170,6 +172,11 @@ def main(argv=None) -> int:
         communicator.barrier()          # rank 0 would wait here forever without the exception hook
     if communicator.name == "nccl":
         np.savez(args.out / f"nccl-rank{communicator.rank}.npz", **nccl_self_check(communicator))
+    if args.mismatch:                   # rank 1 asks for another batch size: every rank refuses, the same way
+        X, y = data("mlp")
+        with backend.use_dtype(np.float64):
+            mlp(1).fit(X, y, loss="sparse_categorical_crossentropy", batch_size=BATCH + communicator.rank, verbose=0,
+                       communicator=communicator)
     if args.fail or args.stop:
         X, y = data("mlp")
         with backend.use_dtype(np.float64):

@@ -111,6 +111,12 @@ def test_an_uncaught_exception_outside_fit_ends_every_rank(tmp_path):
     assert "camadas: rank 1 of 2: uncaught RuntimeError: injected failure outside fit" in proc.stderr
 
 
+def test_ranks_that_disagree_on_the_fit_are_refused(tmp_path):
+    proc = run_ranks(2, WORKER, "--out", tmp_path, "--mismatch")
+    assert proc.returncode != 0
+    assert "fit: batch_size: expected the same value on every rank, got rank 0: 16, rank 1: 17" in proc.stderr
+
+
 def test_a_nan_stop_on_one_rank_stops_every_rank(tmp_path):
     proc = run_ranks(3, WORKER, "--out", tmp_path, "--stop")
     assert proc.returncode == 0, proc.stdout + proc.stderr
