@@ -70,6 +70,20 @@ def to_device(x, device=None):
         return cp.asarray(x)
 
 
+def data_address(a) -> int:
+    """The address of ``a``'s first element (NumPy or CuPy), to tell whether arrays share or tile memory."""
+    if isinstance(a, np.ndarray):
+        return a.__array_interface__["data"][0]
+    return int(a.data.ptr)
+
+
+def memory_owner(a):
+    """The array that owns ``a``'s memory (``a`` itself when it owns it): the end of its chain of ``base``."""
+    while getattr(a, "base", None) is not None and hasattr(a.base, "dtype"):
+        a = a.base
+    return a
+
+
 def to_numpy(x):
     """Return ``x`` as a NumPy array (``.get()`` for CuPy; no copy for NumPy)."""
     if is_cupy_array(x):

@@ -31,6 +31,8 @@ COMMANDS = {
     "attention": ("bench.attention", "multi-head attention and a Transformer block vs PyTorch (book ch. 26)"),
     "recurrent": ("bench.recurrent", "RNN/LSTM/GRU speed vs PyTorch and the book's loops; the short-term memory "
                                      "problem (book 24.5)"),
+    "scaling": ("bench.scaling", "data-parallel training at 1, 2, ... MPI processes: samples/s, all-reduce share, "
+                                 "projected scaling to 8 GPUs and 2-4 nodes"),
 }
 
 PROG = "camadas-bench"

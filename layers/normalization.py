@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 import backend
 from backend.checks import check_bool, check_input, check_positive, check_positive_int, check_rate
 
@@ -47,6 +49,48 @@ def _standardize_backward(grad_xhat, x_hat, inv_std, axes):
     return inv_std * (grad_xhat - mean_g - x_hat * mean_gx)
 
 
+def _sums_over_ranks(communicator, parts, axes, extra=None):
+    """Per feature, ``Σ part`` over ``axes`` and over every rank, for each of ``parts``; float64 on the device.
+
+    One all-reduce of ``len(parts)`` rows (plus ``extra``, a trailing scalar, when given).
+    """
+    xp = backend.get_array_module(parts[0])
+    features = parts[0].size // max(1, int(np.prod([parts[0].shape[a] for a in axes])))
+    packed = xp.empty(len(parts) * features + (extra is not None), np.float64)
+    for k, part in enumerate(parts):
+        packed[k * features:(k + 1) * features] = part.sum(axis=axes, dtype=np.float64).reshape(-1)
+    if extra is not None:
+        packed[-1] = extra
+    communicator.allreduce_sum([packed])
+    return packed
+
+
+def _standardize_synced(x, axes, epsilon, communicator):
+    """:func:`_standardize` with μ and σ² over ``axes`` of every rank's ``x``; also returns the global count.
+
+    Two all-reduces (Σx with the count, then Σ(x - μ)²): the two-pass variance,
+    stable where E[x²] - μ² cancels.
+    """
+    features = x.size // int(np.prod([x.shape[a] for a in axes]))
+    shape = tuple(1 if a in axes else x.shape[a] for a in range(x.ndim))
+    packed = _sums_over_ranks(communicator, [x], axes, extra=x.size // features)
+    count = packed[-1:]                                 # stays on the device: no host synchronisation
+    mean = (packed[:-1] / count).astype(x.dtype).reshape(shape)
+    centered = x - mean
+    var = (_sums_over_ranks(communicator, [centered * centered], axes) / count).astype(x.dtype).reshape(shape)
+    inv_std = 1.0 / backend.get_array_module(x).sqrt(var + x.dtype.type(epsilon))
+    return centered * inv_std, inv_std, mean, var, count
+
+
+def _standardize_backward_synced(grad_xhat, x_hat, inv_std, axes, communicator, count):
+    """:func:`_standardize_backward` with the means of g and g x̂ over every rank (one all-reduce)."""
+    packed = _sums_over_ranks(communicator, [grad_xhat, grad_xhat * x_hat], axes) / count
+    features = packed.size // 2
+    mean_g = packed[:features].astype(grad_xhat.dtype).reshape(inv_std.shape)
+    mean_gx = packed[features:].astype(grad_xhat.dtype).reshape(inv_std.shape)
+    return inv_std * (grad_xhat - mean_g - x_hat * mean_gx)
+
+
 class BatchNormalization(Layer):
     """Batch normalization (Ioffe and Szegedy, 2015; book section 25.3.2).
 
@@ -65,6 +109,15 @@ class BatchNormalization(Layer):
     biased batch variance (divided by N), in training and in the running
     update, as in Keras.
 
+    In data-parallel training each rank normalizes with the statistics of
+    its own slice of the batch by default (and ``fit`` averages the running
+    statistics over the ranks every epoch). With ``sync=True`` (ChainerMN's
+    MultiNodeBatchNormalization, PyTorch's SyncBatchNorm) μ_B and σ²_B, and
+    the two means of the backward pass, are taken over the slices of every
+    rank of the current communicator (three small all-reduces per step), so
+    the layer computes exactly what it computes in one process on the whole
+    batch; without a communicator it is the plain layer.
+
     Parameters
     ----------
     num_features : int
@@ -76,6 +129,9 @@ class BatchNormalization(Layer):
         here; Keras uses 1e-3).
     axis : int
         The feature axis (default -1: the last, for ``(B, F)`` and NHWC).
+    sync : bool
+        Batch statistics over every rank of the current communicator
+        (:func:`backend.distributed.current_communicator`) in training; default False.
 
     Shapes
     ------
@@ -92,7 +148,7 @@ class BatchNormalization(Layer):
     ``dE/dγ = Σ dE/dy x̂`` and ``dE/dβ = Σ dE/dy`` in both modes.
     """
 
-    def __init__(self, num_features, momentum=0.9, epsilon=1e-5, axis=-1):
+    def __init__(self, num_features, momentum=0.9, epsilon=1e-5, axis=-1, sync=False):
         super().__init__()
         self.num_features = check_positive_int(num_features, "num_features")
         self.momentum = check_rate(momentum, "momentum")
@@ -100,6 +156,7 @@ class BatchNormalization(Layer):
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"axis: expected an int, got {type(axis).__name__} {axis!r}")
         self.axis = int(axis)
+        self.sync = check_bool(sync, "sync", "BatchNormalization")
         self.gamma = filled((self.num_features,), 1.0)
         self.beta = filled((self.num_features,), 0.0)
         self.params = [self.gamma, self.beta]
@@ -157,14 +214,20 @@ class BatchNormalization(Layer):
         gamma = self.gamma.astype(x.dtype, copy=False).reshape(bshape)
         beta = self.beta.astype(x.dtype, copy=False).reshape(bshape)
 
+        synced = None
         if self.training:
+            communicator = self._communicator()
             count = x.size // self.num_features
-            if count < 2:
+            if count < (1 if communicator is not None else 2):
                 raise ValueError(
                     f"BatchNormalization: input_data: expected more than 1 value per feature in training "
                     f"(batch statistics), got shape {tuple(x.shape)}; use a larger batch or eval()"
                 )
-            x_hat, inv_std, mean, var = _standardize(x, axes, self.epsilon)
+            if communicator is not None:
+                x_hat, inv_std, mean, var, total = _standardize_synced(x, axes, self.epsilon, communicator)
+                synced = (communicator, total)
+            else:
+                x_hat, inv_std, mean, var = _standardize(x, axes, self.epsilon)
             m = self.momentum
             # In place: the buffers keep their identity (and dtype) for savers and optimizers.
             running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
@@ -177,13 +240,22 @@ class BatchNormalization(Layer):
             running_var = self.buffers["running_var"].astype(x.dtype, copy=False).reshape(bshape)
             inv_std = 1.0 / xp.sqrt(running_var + x.dtype.type(self.epsilon))
             x_hat = (x - running_mean) * inv_std
-        self._cache = (self.training, x_hat, inv_std, gamma, axes)
+        self._cache = (self.training, x_hat, inv_std, gamma, axes, synced)
         return gamma * x_hat + beta
+
+    def _communicator(self):
+        """The communicator to synchronise over: with ``sync``, the current one when it has several ranks."""
+        if not self.sync:
+            return None
+        from backend.distributed import current_communicator
+
+        communicator = current_communicator()
+        return communicator if communicator is not None and communicator.size > 1 else None
 
     def backward(self, grad_output):
         if self._cache is None:
             raise RuntimeError("BatchNormalization.backward called before forward")
-        training, x_hat, inv_std, gamma, axes = self._cache
+        training, x_hat, inv_std, gamma, axes, synced = self._cache
         if tuple(grad_output.shape) != tuple(x_hat.shape):
             raise ValueError(
                 f"BatchNormalization: grad_output: expected shape {tuple(x_hat.shape)} (the last forward's "
@@ -192,7 +264,9 @@ class BatchNormalization(Layer):
         grad_gamma = (grad_output * x_hat).sum(axis=axes).astype(self.gamma.dtype, copy=False)
         grad_beta = grad_output.sum(axis=axes).astype(self.beta.dtype, copy=False)
         grad_xhat = grad_output * gamma
-        if training:
+        if synced is not None:
+            grad_input = _standardize_backward_synced(grad_xhat, x_hat, inv_std, axes, *synced)
+        elif training:
             grad_input = _standardize_backward(grad_xhat, x_hat, inv_std, axes)
         else:
             grad_input = grad_xhat * inv_std

@@ -29,7 +29,8 @@ Every network optimizer accepts ``l1``, ``l2`` (weight penalties),
 learning rate that is a number or a schedule (:mod:`optimizers.schedules`:
 StepDecay, ExponentialDecay, CosineDecay, WarmupCosineDecay,
 InverseSquareRootDecay). :mod:`optimizers.reference` keeps the plain array
-formulas the kernels are tested against.
+formulas the kernels are tested against. :class:`DataParallel` wraps any of
+them for data-parallel training over several processes (MPI, NCCL).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from .adagrad import AdaGrad
 from .adam import Adam
 from .adamw import AdamW, decay_mask
 from .base import NonFiniteWarning, Optimizer
+from .data_parallel import DataParallel
 from .flat import FlatParameters, flatten_parameters
 from .gradient_descent import GradientDescent
 from .minimize import minimize
@@ -81,6 +83,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "CosineDecay",
+    "DataParallel",
     "ExponentialDecay",
     "FlatParameters",
     "GradientDescent",

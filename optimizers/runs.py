@@ -17,20 +17,8 @@ import operator
 import numpy as np
 
 import backend
-
-
-def address(a) -> int:
-    """The address of ``a``'s first element (NumPy or CuPy)."""
-    if isinstance(a, np.ndarray):
-        return a.__array_interface__["data"][0]
-    return int(a.data.ptr)
-
-
-def root(a):
-    """The array that owns ``a``'s memory (``a`` itself when it owns it)."""
-    while getattr(a, "base", None) is not None and hasattr(a.base, "dtype"):
-        a = a.base
-    return a
+from backend.arrays import data_address as address
+from backend.arrays import memory_owner as root
 
 
 def _zeros(shape, like, dtype=None):

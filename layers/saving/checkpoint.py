@@ -40,6 +40,7 @@ import numpy as np
 
 import backend
 from backend.checks import SUPPORTED_DTYPES
+from backend.distributed import is_writer
 
 from ..base import Layer
 from ..initializers import INITIALIZERS, deferred_allocation, initializer_name
@@ -208,7 +209,10 @@ def build_layer(spec: dict, path: str, depth: int = 0) -> Layer:
 def save_model(model, path) -> str:
     """Write ``model`` (architecture, parameters, buffers) to ``path`` atomically; return the path.
 
-    The file is written exactly at ``path`` (no ``.npz`` is appended).
+    The file is written exactly at ``path`` (no ``.npz`` is appended). In
+    data-parallel training (a communicator in effect, see
+    :func:`backend.distributed.current_communicator`) only rank 0 writes; the
+    other ranks check the path and return it (their models are the same).
 
     Raises
     ------
@@ -219,6 +223,8 @@ def save_model(model, path) -> str:
         The destination directory does not exist.
     """
     path = check_directory(path, "save")
+    if not is_writer():
+        return path
     architecture = json.dumps({"version": VERSION, "model": layer_spec(model)})
     arrays = {"format": np.array(FORMAT), "architecture": np.array(architecture)}
     for k, p in enumerate(model.params):

@@ -24,6 +24,7 @@ import backend
 from backend.checks import check_bool, check_nonnegative, check_positive_int, check_positive_or_none, check_seed
 
 from ..base import restore_modes, set_mode, takes_integer_input, walk, weight_mask
+from . import distributed
 from . import metrics as metrics_module
 from .callbacks import Callback
 from .data import batch_error, check_data, check_targets, take_batch
@@ -38,7 +39,7 @@ from .history import History, learning_rate_of
 
 def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, validation_data=None,
         callbacks=(), shuffle=True, seed=None, verbose=1, metrics=("accuracy",), clipnorm=None,
-        clipvalue=None, l1=0.0, l2=0.0, track_gradients=False) -> History:
+        clipvalue=None, l1=0.0, l2=0.0, track_gradients=False, communicator=None) -> History:
     """Train ``model`` with mini-batch gradient descent; return the :class:`~layers.training.history.History`.
 
     Each step (book section 6.2): forward a batch, ``E = loss.forward``,
@@ -99,6 +100,15 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
         Record ``"grad_norms"`` (per layer with parameters) and
         ``"dead_relu_fraction"`` (per ReLU layer, nested ones included) per
         epoch (see :class:`~layers.training.history.History`).
+    communicator : backend.distributed.Communicator, optional
+        Train data-parallel over its ranks (:mod:`layers.training.distributed`;
+        also when ``optimizer`` is an :class:`optimizers.DataParallel`): every
+        rank runs this same call on the same data; rank r trains on its slice
+        of every global batch of ``batch_size`` samples, the gradients are
+        averaged over the ranks, the epoch logs and validation metrics are
+        combined over them (the same History and callback decisions on every
+        rank); rank 0 alone shows progress and writes checkpoints; an
+        exception on one rank ends every rank with a message naming it.
 
     Returns
     -------
@@ -162,6 +172,11 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
     n = len(X)
     batch_size = n if batch_size is None else min(batch_size, n)
     steps = math.ceil(n / batch_size)
+    # [distributed 1] data-parallel over the ranks of `communicator` (None in one process): checks, broadcast, seed
+    parallel = distributed.start(model, communicator, optimizer, n=n, batch_size=batch_size, epochs=epochs,
+                                 shuffle=shuffle, seed=seed, loss=loss, callbacks=callbacks)
+    if parallel is not None:
+        optimizer, seed, verbose = parallel.optimizer, parallel.seed, parallel.verbose(verbose)
     mask = weight_mask(model)
     process = _gradient_processing(options, params, mask)
     refined = False
@@ -204,6 +219,8 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
                             index = slice(step * batch_size, (step + 1) * batch_size)
                         else:
                             index = order[step * batch_size:(step + 1) * batch_size]
+                        if parallel is not None:  # [distributed 2] this rank's slice of the global batch
+                            index = parallel.shard(index, epoch, step)
                         xb = take_batch(X, index, dev, dtype, cast_integers=cast)
                         yb = take_batch(y, index, dev, dtype, cast_integers=False)
                         try:
@@ -217,7 +234,12 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
                             batch_loss = loss.forward(out, yb)
                         except (ValueError, TypeError) as exc:
                             raise batch_error(exc, "y", epoch, step, index) from exc
-                        _, grads = model.backward(loss.backward())
+                        grad_output = loss.backward()
+                        if parallel is not None:  # [distributed 3] the gradients averaged over the ranks
+                            grad_output = parallel.local_gradient(grad_output)
+                        _, grads = model.backward(grad_output)
+                        if parallel is not None:
+                            grads = parallel.reduce(params, grads)
                         if track_gradients:
                             for j, value in enumerate(gradient_norms_by_layer(grads, layer_of_param, len(norm_sums))):
                                 norm_sums[j] = norm_sums[j] + value
@@ -231,22 +253,31 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
                         logs = {"loss": batch_loss, "size": bs}
                         for cb in callbacks:
                             cb.on_batch_end(step, logs)
+                        if parallel is not None:  # [distributed 4] one rank's stop stops every rank
+                            parallel.agree_to_stop(model, batch=True)
                         if verbose == 1:
                             bar.set_postfix(_postfix(loss_sum / seen, sums, counts), refresh=False)
                             bar.update(1)
                         if model.stop_training:
                             break
+                    if parallel is not None:  # [distributed 5] epoch sums and validation over the ranks
+                        loss_sum, seen, sums, counts = parallel.reduce_epoch(loss_sum, seen, sums, counts)
+                        parallel.average_buffers(model)
                     logs = {"loss": loss_sum / max(seen, 1)}
                     for name in sums:
                         logs[name] = sums[name] / max(counts[name], 1)
                     if validation_data is not None:
-                        val = _evaluate_batches(model, X_val, y_val, loss, specs, batch_size, dev, dtype)
+                        args = (model, X_val, y_val, loss, specs, batch_size, dev, dtype)
+                        val = _evaluate_batches(*args) if parallel is None else parallel.evaluate(_evaluate_batches,
+                                                                                                   *args)
                         logs.update({f"val_{k}": v for k, v in val.items()})
                     if (rate := learning_rate_of(optimizer)) is not None:
                         logs["lr"] = rate
                     if track_gradients:
                         logs["grad_norms"] = [float(s) / max(step + 1, 1) for s in norm_sums]
                         logs["dead_relu_fraction"] = monitor.fractions()
+                    if parallel is not None:
+                        logs = parallel.same_logs(logs)
                     if verbose == 1:
                         bar.set_postfix(_postfix_logs(logs), refresh=True)
                 finally:
@@ -257,12 +288,20 @@ def fit(model, X, y, loss="mse", optimizer="sgd", epochs=1, batch_size=32, valid
                 history.append(epoch, logs)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
+                if parallel is not None:  # [distributed 6] the same stop decision on every rank
+                    parallel.agree_to_stop(model)
                 if model.stop_training:
                     break
             for cb in callbacks:
                 cb.on_train_end({})
+    except Exception as exc:
+        if parallel is not None:  # [distributed 7] a failing rank ends every rank, naming itself
+            parallel.fail(exc)
+        raise
     finally:
         restore_modes(saved_modes)
+        if parallel is not None:
+            parallel.close()
     return history
 
 
