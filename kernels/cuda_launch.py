@@ -119,12 +119,12 @@ def numba_cuda_error():
     return _numba_cuda_error
 
 
-def windows_view(xp, padded, out_h, out_w, kh, kw, sh, sw):
-    """Read-only strided view ``(B, OH, OW, kh, kw, C)`` of the windows of an NHWC array."""
+def windows_view(xp, padded, out_h, out_w, kh, kw, sh, sw, dh=1, dw=1):
+    """Read-only strided view ``(B, OH, OW, kh, kw, C)`` of the (dilated) windows of an NHWC array."""
     sb, sy, sx, sc = padded.strides
     return xp.lib.stride_tricks.as_strided(
         padded, shape=(padded.shape[0], out_h, out_w, kh, kw, padded.shape[3]),
-        strides=(sb, sy * sh, sx * sw, sy, sx, sc))
+        strides=(sb, sy * sh, sx * sw, sy * dh, sx * dw, sc))
 
 
 @functools.lru_cache(maxsize=None)
