@@ -7,7 +7,10 @@ subpackage          contents
 ==================  ==========================================================
 ``core``            Dense, Dropout, Flatten, Embedding
 ``activations``     the sigmoidal, rectifier and modern activations, Softmax
-``convolution``     Convolution2D, pooling
+``convolution``     Convolution1D/2D, depthwise, separable and transposed
+                    convolutions, pooling, ZeroPadding2D, UpSampling2D,
+                    SqueezeExcitation
+``augmentation``    RandomFlip, RandomTranslation, RandomRotation, GaussianNoise
 ``normalization``   BatchNormalization, LayerNormalization
 ``containers``      Sequential, Residual, Add, Concatenate, Multiply, Identity
 ``losses``          the losses and ``get_loss``
@@ -30,9 +33,12 @@ from backend.moved import alias_modules, package_getattr
 from . import initializers, testing
 from .activations import (ELU, GELU, SELU, HardSigmoid, HardTanh, LeakyReLU, Mish, NoisyReLU, PReLU, ReLU, RReLU,
                           Sigmoid, SiLU, Softmax, Softplus, Softsign, Swish, Tanh, get_activation)
+from .augmentation import GaussianNoise, RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
 from .containers import Add, Concatenate, Container, Identity, Multiply, Residual, Sequential
-from .convolution import AveragePooling2D, Convolution2D, GlobalAveragePooling2D, MaxPooling2D
+from .convolution import (AveragePooling2D, Convolution1D, Convolution2D, Convolution2DTranspose,
+                          DepthwiseConvolution2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D,
+                          SeparableConvolution2D, SqueezeExcitation, UpSampling2D, ZeroPadding2D)
 from .core import Dense, Dropout, Embedding, Flatten
 from .losses import (BinaryCrossEntropy, CategoricalCrossEntropy, Hinge, Huber, KLDivergence, Loss, MeanAbsoluteError,
                      MeanSquaredError, MulticlassHinge, SparseCategoricalCrossEntropy, get_loss)

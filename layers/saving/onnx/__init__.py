@@ -135,4 +135,4 @@ def _version() -> str:
 
 
 # The converters register themselves when their modules are imported.
-from . import activations, blocks, convolution, core  # noqa: E402, F401
+from . import activations, blocks, convolution, convolution_variants, core  # noqa: E402, F401
