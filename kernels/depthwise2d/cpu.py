@@ -76,7 +76,7 @@ def _columns(j, dw, pw, sw, width, out_w):
 
 @njit(nogil=True, fastmath={"contract"})
 def forward_rows(x, kt, bias, mult, sh, sw, ph, pw, dh, dw, out, q0, q1):
-    """``out`` rows ``q0 <= q < q1`` (``q = b OH + oh``): ``out[b, oh, ow, f] = bias[f] + Σ_{i,j} xpad[...] kt[i, j, f]``."""
+    """``out`` rows ``q0 <= q < q1`` (``q = b OH + oh``): ``out[b, oh, ow, f] = bias[f] + Σ_{i,j} xpad kt[i, j, f]``."""
     batch, height, width, channels = x.shape
     _, out_h, out_w, filters = out.shape
     kh, kw = kt.shape[0], kt.shape[1]

@@ -23,7 +23,7 @@ class RandomAugmentation(Layer):
     """
 
     #: Number of dimensions of the accepted inputs (None: any).
-    ndim = 4
+    ndim: int | None = 4
 
     def __init__(self, seed=None):
         super().__init__()

@@ -64,7 +64,8 @@ class RandomTranslation(RandomAugmentation):
 
     Shapes: ``(B, H, W, C)`` -> the same. Formulas::
 
-        y[b, h, w, c] = x[b, h - dy_b, w - dx_b, c] (0 outside),   dx[b, h, w, c] = g[b, h + dy_b, w + dx_b, c] (0 outside)
+        y[b, h, w, c]  = x[b, h - dy_b, w - dx_b, c]   (0 outside)
+        dx[b, h, w, c] = g[b, h + dy_b, w + dx_b, c]   (0 outside)
     """
 
     def __init__(self, max_shift=2, seed=None):

@@ -22,7 +22,7 @@ class GaussianNoise(RandomAugmentation):
     Backward: ``dE/dx = dE/dy``; evaluation: ``y = x``.
     """
 
-    ndim = None
+    ndim = None  # any shape
 
     def __init__(self, stddev, seed=None):
         super().__init__(seed)

@@ -141,6 +141,8 @@ class SeparableConvolution2D(Container):
     def __init__(self, input_channels, num_filters, kernel_size, depth_multiplier=1, stride=1, padding=0,
                  dilation=1, weight_init="he_normal", seed=None):
         super().__init__()
+        check_positive_int(input_channels, "input_channels", where="SeparableConvolution2D")
+        check_positive_int(num_filters, "num_filters", where="SeparableConvolution2D")
         seed = check_seed(seed, "SeparableConvolution2D")
         self.depthwise = DepthwiseConvolution2D(input_channels, kernel_size, depth_multiplier, stride, padding,
                                                 dilation, use_bias=False, weight_init=weight_init, seed=seed)

@@ -1,4 +1,4 @@
-"""Pooling layers, NHWC (book section 22.3): MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D."""
+"""Pooling layers, NHWC (book section 22.3): MaxPooling2D, AveragePooling2D and the global poolings."""
 
 from __future__ import annotations
 

@@ -38,8 +38,8 @@ def _convolution2d(layer, graph, x):
     """out = conv(xpad, K) + bias with the layer's stride, padding, dilation and groups (section 22.2)."""
     return _in_nchw(graph, x, "Conv", graph.constant(layer.kernels, "kernels"),
                     graph.constant(layer.biases.reshape(-1), "biases"),
-                    kernel_shape=list(layer.kernel_size), strides=list(layer.stride), pads=conv_pads(layer, x.shape[1:3]),
-                    dilations=list(layer.dilation), group=layer.groups)
+                    kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                    pads=conv_pads(layer, x.shape[1:3]), dilations=list(layer.dilation), group=layer.groups)
 
 
 @register_converter(MaxPooling2D)
