@@ -104,6 +104,11 @@ class RandomRotation(RandomAugmentation):
         Largest angle in degrees (default 10: small rotations, as for handwritten digits).
     seed : int, optional
 
+    Attributes
+    ----------
+    angles : array, shape (B,)
+        The angles (degrees) of the last training batch.
+
     Shapes: ``(B, H, W, C)`` -> the same. Formulas (``c = ((H - 1)/2, (W - 1)/2)``, angle θ_b)::
 
         (sy, sx) = c + R(θ_b) ((h, w) - c),   y[b, h, w] = Σ_{4 neighbours n of (sy, sx)} w_n x[b, n]   (0 outside)
@@ -114,6 +119,7 @@ class RandomRotation(RandomAugmentation):
         super().__init__(seed)
         self.max_degrees = check_nonnegative(max_degrees, "max_degrees", "RandomRotation")
         self._taps = None
+        self.angles = None
 
     def _is_identity(self):
         return self.max_degrees == 0.0
@@ -123,6 +129,7 @@ class RandomRotation(RandomAugmentation):
         dtype = x.dtype
         limit = math.radians(self.max_degrees)
         theta = ((rng.random(batch) * 2 - 1) * limit).astype(dtype)
+        self.angles = theta * dtype.type(180 / math.pi)
         cos, sin = xp.cos(theta)[:, None, None], xp.sin(theta)[:, None, None]
         cy, cx = dtype.type((height - 1) / 2), dtype.type((width - 1) / 2)
         ys = xp.arange(height, dtype=dtype)[None, :, None] - cy
