@@ -1,4 +1,4 @@
-"""Chapter 23's question: why does a skip connection help? A plain deep CNN and a ResNet of the same depth, side by side.
+"""Chapter 23: why does a skip connection help? A plain deep CNN and a ResNet of the same depth, side by side.
 
 He et al. (2016) found that deeper *plain* networks reach a *higher training
 error* than shallower ones (the degradation problem): not overfitting, an
