@@ -129,18 +129,25 @@ def variant_case(op, shape, filters, dtype, device, seed, book_images, with_torc
     return case
 
 
-def _torch_variant(case, host, device, op):
+def _torch_inputs(case, host, device):
+    """``(torch, device, x, g)`` for PyTorch's side of ``case`` (NHWC as channels_last), or None with the note set."""
     from . import kernels as kb
 
     torch, dev, note = kb._torch_device(device)
     if torch is None:
         case.torch_note = note
+        return None
+    return torch, dev, kb._nhwc_to_torch(torch, host["x"], dev, True), kb._nhwc_to_torch(torch, host["g"], dev)
+
+
+def _torch_variant(case, host, device, op):
+    inputs = _torch_inputs(case, host, device)
+    if inputs is None:
         return
+    torch, dev, x, g = inputs
     functional = torch.nn.functional
-    x = kb._nhwc_to_torch(torch, host["x"], dev, True)
     w = torch.from_numpy(host["k"]).to(dev).contiguous(memory_format=torch.channels_last).requires_grad_(True)
     b = torch.from_numpy(host["b"].reshape(-1)).to(dev).requires_grad_(True)
-    g = kb._nhwc_to_torch(torch, host["g"], dev)
     if op == "depthwise2d":
         def forward():
             return functional.conv2d(x, w, b, padding=1, groups=x.shape[1])
@@ -242,15 +249,11 @@ def _resnet_block_case(shape, dtype, device, seed, book_images, with_torch):
 def _torch_block(case, host, block, device):
     import backend
 
-    from . import kernels as kb
-
-    torch, dev, note = kb._torch_device(device)
-    if torch is None:
-        case.torch_note = note
+    inputs = _torch_inputs(case, host, device)
+    if inputs is None:
         return
+    torch, dev, x, g = inputs
     functional = torch.nn.functional
-    x = kb._nhwc_to_torch(torch, host["x"], dev, True)
-    g = kb._nhwc_to_torch(torch, host["g"], dev)
     params = [torch.from_numpy(np.ascontiguousarray(backend.to_numpy(p))).to(dev) for p in block.params]
     k1, b1, gamma1, beta1, k2, b2, gamma2, beta2 = params
     k1, k2 = (k.contiguous(memory_format=torch.channels_last) for k in (k1, k2))

@@ -55,7 +55,7 @@ def cuda_kernels():
     """Compile-on-first-use namespace of the numba-cuda kernels (``im2col``, ``col2im``)."""
     global cuda
     cuda = numba_cuda()
-    unravel_nhwc = device_functions().unravel_nhwc
+    unravel_nhwc, tap_output = device_functions().unravel_nhwc, device_functions().tap_output
 
     @cuda.jit
     def im2col(x, b0, n_rows, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols):
@@ -86,18 +86,12 @@ def cuda_kernels():
             bl, ih, iw, c = unravel_nhwc(t, height, width, channels)
             acc = zero  # a scalar of the arrays' dtype
             for i in range(kh):
-                th = ih + ph - i * dh
-                if th < 0 or th % sh != 0:
-                    continue
-                oh = th // sh
-                if oh >= out_h:
+                oh = tap_output(ih, ph, i * dh, sh, out_h)
+                if oh < 0:
                     continue
                 for j in range(kw):
-                    tw = iw + pw - j * dw
-                    if tw < 0 or tw % sw != 0:
-                        continue
-                    ow = tw // sw
-                    if ow >= out_w:
+                    ow = tap_output(iw, pw, j * dw, sw, out_w)
+                    if ow < 0:
                         continue
                     acc += gcols[(bl * out_h + oh) * out_w + ow, (i * kw + j) * channels + c]
             grad_input[b0 + bl, ih, iw, c] = acc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import backend
 from backend.checks import check_input, check_positive_int
+from kernels import conv2d
 from kernels.geometry import dilated_note
 
 
@@ -53,3 +54,20 @@ def check_groups(layer: str, groups, input_channels: int, num_filters: int) -> i
         raise ValueError(f"{layer}: groups: expected a divisor of input_channels ({input_channels}) and "
                          f"num_filters ({num_filters}), got {groups}")
     return groups
+
+
+def convolution_backward(layer, name: str, grad_output, input_gradient, kernel_gradient):
+    """The backward every convolution layer shares: ``(dx, [dK, dbias])`` in the parameters' dtypes.
+
+    ``input_gradient(g, kernels, x)`` and ``kernel_gradient(g, x)`` are the
+    family's kernels; ``g`` is cast to the input's dtype first, the kernels too;
+    the bias gradient (when the layer has ``biases``) is ``Σ_{b, ...} g[..., f]``.
+    """
+    x = layer.input
+    check_grad_output(name, grad_output, layer.output_shape(x.shape) if x is not None else (), x)
+    g = grad_output.astype(x.dtype, copy=False)
+    grad_input = input_gradient(g, layer.kernels.astype(x.dtype, copy=False), x)
+    grads = [kernel_gradient(g, x)]
+    if getattr(layer, "biases", None) is not None:
+        grads.append(conv2d.conv2d_backward_bias(g))
+    return grad_input, [grad.astype(p.dtype, copy=False) for grad, p in zip(grads, layer.params)]

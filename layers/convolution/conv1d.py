@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from backend.checks import check_positive_int, check_seed
-from kernels import conv1d, conv2d
+from kernels import conv1d
 from kernels.geometry import check_padding, conv2d_output_size
 
 from ..base import Layer
 from ..initializers import filled, make_param
-from .common import check_grad_output, check_groups, check_images, check_kernel_fits
+from .common import check_groups, check_images, check_kernel_fits, convolution_backward
 
 
 def _check_padding_1d(padding):
@@ -91,15 +91,11 @@ class Convolution1D(Layer):
                                      self.biases.astype(dtype, copy=False), *self._geometry())
 
     def backward(self, grad_output):
-        x = self.input
-        check_grad_output("Convolution1D", grad_output, self.output_shape(x.shape) if x is not None else (), x)
-        grad_output = grad_output.astype(x.dtype, copy=False)
-        grad_input = conv1d.conv1d_backward_input(grad_output, self.kernels.astype(x.dtype, copy=False), x.shape,
-                                                  *self._geometry())
-        grad_kernels = conv1d.conv1d_backward_kernels(grad_output, x, self.kernels.shape, *self._geometry())
-        grad_biases = conv2d.conv2d_backward_bias(grad_output)
-        return grad_input, [grad_kernels.astype(self.kernels.dtype, copy=False),
-                            grad_biases.astype(self.biases.dtype, copy=False)]
+        geometry = self._geometry()
+        return convolution_backward(
+            self, "Convolution1D", grad_output,
+            lambda g, kernels, x: conv1d.conv1d_backward_input(g, kernels, x.shape, *geometry),
+            lambda g, x: conv1d.conv1d_backward_kernels(g, x, self.kernels.shape, *geometry))
 
     def output_shape(self, input_shape):
         padding = self.padding if isinstance(self.padding, str) else (0, self.padding)

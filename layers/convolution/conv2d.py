@@ -8,7 +8,7 @@ from kernels.geometry import check_padding, conv2d_output_size
 
 from ..base import Layer
 from ..initializers import filled, make_param
-from .common import check_grad_output, check_groups, check_images, check_kernel_fits
+from .common import check_groups, check_images, check_kernel_fits, convolution_backward
 
 
 class Convolution2D(Layer):
@@ -95,15 +95,11 @@ class Convolution2D(Layer):
                                      self.biases.astype(dtype, copy=False), *self._geometry())
 
     def backward(self, grad_output):
-        x = self.input
-        check_grad_output("Convolution2D", grad_output, self.output_shape(x.shape) if x is not None else (), x)
-        grad_output = grad_output.astype(x.dtype, copy=False)
-        grad_input = conv2d.conv2d_backward_input(grad_output, self.kernels.astype(x.dtype, copy=False),
-                                                  x.shape, *self._geometry())
-        grad_kernels = conv2d.conv2d_backward_kernels(grad_output, x, self.kernels.shape, *self._geometry())
-        grad_biases = conv2d.conv2d_backward_bias(grad_output)
-        return grad_input, [grad_kernels.astype(self.kernels.dtype, copy=False),
-                            grad_biases.astype(self.biases.dtype, copy=False)]
+        geometry = self._geometry()
+        return convolution_backward(
+            self, "Convolution2D", grad_output,
+            lambda g, kernels, x: conv2d.conv2d_backward_input(g, kernels, x.shape, *geometry),
+            lambda g, x: conv2d.conv2d_backward_kernels(g, x, self.kernels.shape, *geometry))
 
     def output_shape(self, input_shape):
         batch, height, width = input_shape[0], input_shape[1], input_shape[2]

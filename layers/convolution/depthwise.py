@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from backend.checks import check_bool, check_pair, check_positive_int, check_seed
-from kernels import conv2d, depthwise2d
+from kernels import depthwise2d
 from kernels.geometry import check_padding, conv2d_output_size
 
 from ..base import Layer
 from ..containers.base import Container
 from ..initializers import filled, make_param
-from .common import check_grad_output, check_images, check_kernel_fits
+from .common import check_images, check_kernel_fits, convolution_backward
 from .conv2d import Convolution2D
 
 
@@ -88,16 +88,11 @@ class DepthwiseConvolution2D(Layer):
                                                *self._geometry())
 
     def backward(self, grad_output):
-        x = self.input
-        check_grad_output("DepthwiseConvolution2D", grad_output, self.output_shape(x.shape) if x is not None else (),
-                          x)
-        grad_output = grad_output.astype(x.dtype, copy=False)
-        grad_input = depthwise2d.depthwise2d_backward_input(grad_output, self.kernels.astype(x.dtype, copy=False),
-                                                            x.shape, *self._geometry())
-        grads = [depthwise2d.depthwise2d_backward_kernels(grad_output, x, self.kernels.shape, *self._geometry())]
-        if self.biases is not None:
-            grads.append(conv2d.conv2d_backward_bias(grad_output))
-        return grad_input, [g.astype(p.dtype, copy=False) for g, p in zip(grads, self.params)]
+        geometry = self._geometry()
+        return convolution_backward(
+            self, "DepthwiseConvolution2D", grad_output,
+            lambda g, kernels, x: depthwise2d.depthwise2d_backward_input(g, kernels, x.shape, *geometry),
+            lambda g, x: depthwise2d.depthwise2d_backward_kernels(g, x, self.kernels.shape, *geometry))
 
     def output_shape(self, input_shape):
         out_h, out_w = conv2d_output_size(input_shape[1:3], self.kernel_size, self.stride, self.padding,

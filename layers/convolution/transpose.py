@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from backend.checks import check_pair, check_positive_int, check_seed
-from kernels import conv2d, conv_transpose2d
+from kernels import conv_transpose2d
 from kernels.geometry import check_padding
 
 from ..base import Layer
 from ..initializers import filled, make_param
-from .common import check_grad_output, check_groups, check_images
+from .common import check_groups, check_images, convolution_backward
 
 
 class Convolution2DTranspose(Layer):
@@ -92,18 +92,11 @@ class Convolution2DTranspose(Layer):
             self.padding, self.output_padding, self.dilation, self.groups)
 
     def backward(self, grad_output):
-        x = self.input
-        check_grad_output("Convolution2DTranspose", grad_output,
-                          self.output_shape(x.shape) if x is not None else (), x)
-        grad_output = grad_output.astype(x.dtype, copy=False)
         geometry = (self.stride, self.padding, self.dilation, self.groups)
-        grad_input = conv_transpose2d.conv_transpose2d_backward_input(
-            grad_output, self.kernels.astype(x.dtype, copy=False), x.shape, *geometry)
-        grad_kernels = conv_transpose2d.conv_transpose2d_backward_kernels(grad_output, x, self.kernels.shape,
-                                                                          *geometry)
-        grad_biases = conv2d.conv2d_backward_bias(grad_output)
-        return grad_input, [grad_kernels.astype(self.kernels.dtype, copy=False),
-                            grad_biases.astype(self.biases.dtype, copy=False)]
+        return convolution_backward(
+            self, "Convolution2DTranspose", grad_output,
+            lambda g, kernels, x: conv_transpose2d.conv_transpose2d_backward_input(g, kernels, x.shape, *geometry),
+            lambda g, x: conv_transpose2d.conv_transpose2d_backward_kernels(g, x, self.kernels.shape, *geometry))
 
     def output_shape(self, input_shape):
         out_h, out_w = conv_transpose2d.conv_transpose2d_output_size(
