@@ -36,7 +36,9 @@ first call (compile) and the warm first call (cache hit).
 
 Shapes (3x3 convolutions, stride 1, padding 1; 2x2 pools):
 conv (32, 28, 28, 8)->16, (64, 32, 32, 32)->64, (16, 56, 56, 64)->64; pooling
-(32, 28, 28, 16) and (64, 32, 32, 64). ``--quick`` uses small shapes (CI).
+(32, 28, 28, 16) and (64, 32, 32, 64); then the convolution variants of
+:mod:`bench.kernel_variants` (depthwise 3x3, dilated, transposed, a ResNet
+basic block). ``--quick`` uses small shapes (CI).
 
 Example
 -------
@@ -62,7 +64,7 @@ import numpy as np
 
 from kernels import conv2d, cudnn, pool2d, reference
 
-from . import common, options
+from . import common, kernel_variants, options
 from .common import copy_roofline, cupy_or_none, format_table, matmul_roofline, present_columns, torch_or_none
 from .timing import Timer, add_gpu_speedups, first_call
 from .timing import format_ms as _ms
@@ -83,7 +85,7 @@ TARGETS = {
     "gpu": {"conv2d_vs_torch": 1.5, "pool_vs_torch": 1.2, "cudnn_vs_torch": 1.1, "gpu_vs_cpu_conv": 20.0},
 }
 #: Ops that cuDNN serves (max pooling keeps our kernels: the layer needs the argmax).
-CUDNN_OPS = ("conv2d", "avg_pool2d")
+CUDNN_OPS = ("conv2d", "avg_pool2d") + kernel_variants.OPS
 
 #: Pause between implementations, so idle thread pools (OpenBLAS, OpenMP) stop spinning.
 _PAUSE_S = 0.2
@@ -280,6 +282,7 @@ def pool_case(op, shape, dtype, device, seed, book_images, with_torch) -> Case:
 #: The kernels.cudnn operations each benchmarked op goes through.
 _CUDNN_CALLS = {"conv2d": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_kernels"),
                 "avg_pool2d": ("avg_pool2d_forward", "avg_pool2d_backward")}
+_CUDNN_CALLS.update({op: _CUDNN_CALLS["conv2d"] for op in kernel_variants.OPS})
 
 
 def _cudnn_switched(fn, flag):
@@ -500,7 +503,7 @@ def check_results(rows, devices) -> tuple[dict, list]:
         checks = []
         for r in fb:
             label = f"{r['op']} {tuple(r['shape'])}" + (f"->{r['filters']}" if r["filters"] else "")
-            limit = targets["conv2d_vs_torch"] if r["op"] == "conv2d" else targets["pool_vs_torch"]
+            limit = targets["pool_vs_torch"] if r["op"] in POOL_OPS else targets["conv2d_vs_torch"]
             torch_block = r.get("torch", {})
             if "ours_over_torch" in torch_block:
                 ratio = torch_block["ours_over_torch"]
@@ -740,6 +743,9 @@ def run(args) -> int:
                 case = pool_case(op, shape, dtype, device, args.seed, args.book_images, with_torch)
                 rows.extend(measure_quietly(case, timer, roof_copy, rounds, retries, progress))
                 first_calls.append({"op": op, "device": device, "shape": list(shape), **case.first_calls})
+        for case in kernel_variants.cases(quick, dtype, device, args.seed, args.book_images, with_torch):
+            progress(f"[{device}] {case.op} {case.shape}->{case.filters} ...")
+            rows.extend(measure_quietly(case, timer, roof_mm, rounds, retries, progress))
         time.sleep(_PAUSE_S)
     add_gpu_speedups(rows, key=lambda r: (r["op"], tuple(r["shape"]), r["direction"]),
                      seconds=lambda r: r["ours"]["median_s"])

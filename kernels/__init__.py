@@ -1,9 +1,11 @@
 """camadas kernels: the compute behind the layers, one package per op family.
 
-* :mod:`kernels.activations`, :mod:`kernels.conv2d`, :mod:`kernels.pool2d`:
-  a dispatcher per op in the package's ``__init__`` (NumPy arrays -> ``cpu``,
-  CuPy arrays -> ``gpu``) and the book's loops in ``reference``;
-  :mod:`kernels.reference` gathers the convolution and pooling loops.
+* :mod:`kernels.activations`, :mod:`kernels.conv2d`, :mod:`kernels.pool2d`,
+  :mod:`kernels.depthwise2d`: a dispatcher per op in the package's ``__init__``
+  (NumPy arrays -> ``cpu``, CuPy arrays -> ``gpu``) and the book's loops in
+  ``reference``; :mod:`kernels.reference` gathers the convolution and pooling loops.
+* :mod:`kernels.conv_transpose2d`, :mod:`kernels.conv1d`: built on
+  :mod:`kernels.conv2d`'s dispatchers, with their own loops in ``reference``.
 * Shared pieces: :mod:`kernels.geometry` (output sizes), :mod:`kernels.jit`
   (Numba settings), :mod:`kernels.threads` (helper threads),
   :mod:`kernels.cuda_launch` (numba-cuda launches).

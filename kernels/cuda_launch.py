@@ -119,12 +119,12 @@ def numba_cuda_error():
     return _numba_cuda_error
 
 
-def windows_view(xp, padded, out_h, out_w, kh, kw, sh, sw):
-    """Read-only strided view ``(B, OH, OW, kh, kw, C)`` of the windows of an NHWC array."""
+def windows_view(xp, padded, out_h, out_w, kh, kw, sh, sw, dh=1, dw=1):
+    """Read-only strided view ``(B, OH, OW, kh, kw, C)`` of the (dilated) windows of an NHWC array."""
     sb, sy, sx, sc = padded.strides
     return xp.lib.stride_tricks.as_strided(
         padded, shape=(padded.shape[0], out_h, out_w, kh, kw, padded.shape[3]),
-        strides=(sb, sy * sh, sx * sw, sy, sx, sc))
+        strides=(sb, sy * sh, sx * sw, sy * dh, sx * dw, sc))
 
 
 @functools.lru_cache(maxsize=None)
@@ -144,7 +144,12 @@ def device_functions():
 
             lo = 0 if i < size else (i - size) // stride + 1,   hi = min(n_out, i // stride + 1)
 
-        Both are ``@cuda.jit(device=True)``: callable only inside kernels.
+        ``tap_output(i, padding, offset, stride, n_out) -> o``: the output
+        whose tap at ``offset`` (``i_tap * dilation``) reads input position
+        ``i``, ``o stride + offset - padding = i``, or -1 when there is none
+        (the convolutions' gathers).
+
+        All are ``@cuda.jit(device=True)``: callable only inside kernels.
     """
     cuda_module = numba_cuda()
 
@@ -164,4 +169,12 @@ def device_functions():
         hi = min(n_out, i // stride + 1)
         return lo, hi
 
-    return types.SimpleNamespace(unravel_nhwc=unravel_nhwc, windows_covering=windows_covering)
+    @cuda_module.jit(device=True)
+    def tap_output(i, padding, offset, stride, n_out):
+        t = i + padding - offset
+        if t < 0 or t % stride != 0 or t // stride >= n_out:
+            return -1
+        return t // stride
+
+    return types.SimpleNamespace(unravel_nhwc=unravel_nhwc, windows_covering=windows_covering,
+                                 tap_output=tap_output)

@@ -83,6 +83,7 @@ _SIGNATURES = {
     "cudnnCreateConvolutionDescriptor": [ctypes.POINTER(_P)],
     "cudnnSetConvolution2dDescriptor": [_P, _I, _I, _I, _I, _I, _I, _I, _I],
     "cudnnSetConvolutionMathType": [_P, _I],
+    "cudnnSetConvolutionGroupCount": [_P, _I],
     "cudnnDestroyConvolutionDescriptor": [_P],
     "cudnnGetConvolution2dForwardOutputDim": [_P, _P, _P] + [ctypes.POINTER(_I)] * 4,
     "cudnnGetConvolutionForwardAlgorithm_v7": [_P, _P, _P, _P, _P, _I, ctypes.POINTER(_I), ctypes.POINTER(_AlgoPerf)],
@@ -241,11 +242,13 @@ def _filter(shape_fchw, dtype):
 
 
 @contextlib.contextmanager
-def _convolution(padding, stride, dtype):
+def _convolution(padding, stride, dtype, dilation=(1, 1), groups=1):
     with _descriptor("Convolution", "cudnnSetConvolution2dDescriptor", padding[0], padding[1], stride[0],
-                     stride[1], 1, 1, CROSS_CORRELATION, _DATA_TYPES[dtype]) as descriptor:
+                     stride[1], dilation[0], dilation[1], CROSS_CORRELATION, _DATA_TYPES[dtype]) as descriptor:
         if dtype == np.dtype(np.float32):
             _call("cudnnSetConvolutionMathType", descriptor, FMA_MATH)  # no TF32: float32 arithmetic
+        if groups > 1:
+            _call("cudnnSetConvolutionGroupCount", descriptor, int(groups))
         yield descriptor
 
 
@@ -303,20 +306,20 @@ def _run_convolution(cp, direction, case, descriptors, operands, dtype):
 
 
 # --------------------------------------------------------------------------- the operations
-def conv2d_forward(x, kernels, biases, stride, padding):
+def conv2d_forward(x, kernels, biases, stride, padding, dilation=(1, 1), groups=1):
     """``cudnnConvolutionForward`` + bias: :func:`kernels.conv2d.conv2d_forward` on CuPy arrays (NHWC)."""
     import cupy as cp
 
     dtype = np.dtype(x.dtype)
     f, c, kh, kw = kernels.shape
     b, h, w, _ = x.shape
-    out_h = (h + 2 * padding[0] - kh) // stride[0] + 1
-    out_w = (w + 2 * padding[1] - kw) // stride[1] + 1
+    out_h = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    out_w = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     w_nhwc = cp.ascontiguousarray(kernels.transpose(0, 2, 3, 1))
     out = cp.empty((b, out_h, out_w, f), dtype=dtype)
-    key = (x.shape, kernels.shape, stride, padding, dtype.name)
+    key = (x.shape, kernels.shape, stride, padding, dilation, groups, dtype.name)
     with _tensor(x.shape, dtype) as xd, _filter(kernels.shape, dtype) as wd, \
-            _convolution(padding, stride, dtype) as cd, _tensor(out.shape, dtype) as yd:
+            _convolution(padding, stride, dtype, dilation, groups) as cd, _tensor(out.shape, dtype) as yd:
         _check_output_dims(cd, xd, wd, out.shape)
         _run_convolution(cp, "ConvolutionForward", key, (xd, wd, cd, yd), ((xd, x), (wd, w_nhwc), cd, (yd, out)),
                          dtype)
@@ -324,32 +327,32 @@ def conv2d_forward(x, kernels, biases, stride, padding):
     return out
 
 
-def conv2d_backward_input(grad_output, kernels, input_shape, stride, padding):
+def conv2d_backward_input(grad_output, kernels, input_shape, stride, padding, dilation=(1, 1), groups=1):
     """``cudnnConvolutionBackwardData``: :func:`kernels.conv2d.conv2d_backward_input` on CuPy arrays."""
     import cupy as cp
 
     dtype = np.dtype(grad_output.dtype)
     w_nhwc = cp.ascontiguousarray(kernels.transpose(0, 2, 3, 1))
     grad_input = cp.empty(tuple(int(s) for s in input_shape), dtype=dtype)
-    key = (grad_output.shape, kernels.shape, tuple(input_shape), stride, padding, dtype.name)
+    key = (grad_output.shape, kernels.shape, tuple(input_shape), stride, padding, dilation, groups, dtype.name)
     with _filter(kernels.shape, dtype) as wd, _tensor(grad_output.shape, dtype) as dyd, \
-            _convolution(padding, stride, dtype) as cd, _tensor(grad_input.shape, dtype) as dxd:
+            _convolution(padding, stride, dtype, dilation, groups) as cd, _tensor(grad_input.shape, dtype) as dxd:
         _check_output_dims(cd, dxd, wd, grad_output.shape)
         _run_convolution(cp, "ConvolutionBackwardData", key, (wd, dyd, cd, dxd),
                          ((wd, w_nhwc), (dyd, grad_output), cd, (dxd, grad_input)), dtype)
     return grad_input
 
 
-def conv2d_backward_kernels(grad_output, x, kernel_shape, stride, padding):
+def conv2d_backward_kernels(grad_output, x, kernel_shape, stride, padding, dilation=(1, 1), groups=1):
     """``cudnnConvolutionBackwardFilter``: :func:`kernels.conv2d.conv2d_backward_kernels` on CuPy arrays."""
     import cupy as cp
 
     dtype = np.dtype(x.dtype)
     f, c, kh, kw = (int(s) for s in kernel_shape)
     grad_nhwc = cp.empty((f, kh, kw, c), dtype=dtype)
-    key = (grad_output.shape, x.shape, (f, c, kh, kw), stride, padding, dtype.name)
+    key = (grad_output.shape, x.shape, (f, c, kh, kw), stride, padding, dilation, groups, dtype.name)
     with _tensor(x.shape, dtype) as xd, _tensor(grad_output.shape, dtype) as dyd, \
-            _convolution(padding, stride, dtype) as cd, _filter((f, c, kh, kw), dtype) as dwd:
+            _convolution(padding, stride, dtype, dilation, groups) as cd, _filter((f, c, kh, kw), dtype) as dwd:
         _check_output_dims(cd, xd, dwd, grad_output.shape)
         _run_convolution(cp, "ConvolutionBackwardFilter", key, (xd, dyd, cd, dwd),
                          ((xd, x), (dyd, grad_output), cd, (dwd, grad_nhwc)), dtype)

@@ -7,7 +7,10 @@ subpackage          contents
 ==================  ==========================================================
 ``core``            Dense, Dropout, Flatten, Embedding
 ``activations``     the sigmoidal, rectifier and modern activations, Softmax
-``convolution``     Convolution2D, pooling
+``convolution``     Convolution1D/2D, depthwise, separable and transposed
+                    convolutions, pooling, ZeroPadding2D, UpSampling2D,
+                    SqueezeExcitation
+``augmentation``    RandomFlip, RandomTranslation, RandomRotation, GaussianNoise
 ``normalization``   BatchNormalization, LayerNormalization
 ``containers``      Sequential, Residual, Add, Concatenate, Multiply, Identity
 ``attention``       attention, Transformer blocks, positional encodings, ViT patches (ch. 26)
@@ -35,9 +38,12 @@ from .activations import (ELU, GELU, SELU, HardSigmoid, HardTanh, LeakyReLU, Mis
 from .attention import (ClassToken, LearnedPositionalEmbedding, MultiHeadAttention, PatchEmbedding,
                         ScaledDotProductAttention, SinusoidalPositionalEncoding, TokenPooling, TransformerDecoderBlock,
                         TransformerEncoderBlock)
+from .augmentation import GaussianNoise, RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
 from .containers import Add, Concatenate, Container, Identity, Multiply, Residual, Sequential
-from .convolution import AveragePooling2D, Convolution2D, GlobalAveragePooling2D, MaxPooling2D
+from .convolution import (AveragePooling2D, Convolution1D, Convolution2D, Convolution2DTranspose,
+                          DepthwiseConvolution2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D,
+                          SeparableConvolution2D, SqueezeExcitation, UpSampling2D, ZeroPadding2D)
 from .core import Dense, Dropout, Embedding, Flatten
 from .losses import (BinaryCrossEntropy, CategoricalCrossEntropy, Hinge, Huber, KLDivergence, Loss, MeanAbsoluteError,
                      MeanSquaredError, MulticlassHinge, SparseCategoricalCrossEntropy, get_loss)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..geometry import conv2d_geometry
+from ..geometry import as_pair, conv2d_geometry
 from ..jit import njit
 from ..threads import run_rows
+from . import groups as grouped
 from . import reference
 from .registers import stack_pointer
 
@@ -97,13 +98,14 @@ def sum_rows(g2d, out):
 
 
 @njit
-def im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols):
+def im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols):
     """Copy receptive fields of output rows ``q0 <= q < q1`` into ``cols``.
 
     ``q = b * OH + oh`` numbers the output rows of the whole batch. Row
     ``(q - q0) * OW + ow`` of ``cols`` (shape ``(rows, kh*kw*C)``, C-contiguous)
-    receives ``xpad[b, oh*sh + i, ow*sw + j, c]`` at column ``(i*kw + j)*C + c``;
+    receives ``xpad[b, oh*sh + i*dh, ow*sw + j*dw, c]`` at column ``(i*kw + j)*C + c``;
     positions in the zero padding are written as 0 (``x`` itself is not padded).
+    With ``dw = 1`` a kernel row is one contiguous run of ``x``; dilated, one run per tap.
     """
     batch, height, width, channels = x.shape
     k_total = kh * kw * channels
@@ -116,27 +118,32 @@ def im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols):
         for ow in range(out_w):
             row_start = ((q - q0) * out_w + ow) * k_total
             iw0 = ow * sw - pw
-            j_lo = max(0, -iw0)
-            j_hi = min(kw, width - iw0)
+            j_lo = max(0, (dw - 1 - iw0) // dw)  # taps j with 0 <= iw0 + j*dw < W
+            j_hi = min(kw, (width - iw0 + dw - 1) // dw)
             for i in range(kh):
-                ih = oh * sh - ph + i
+                ih = oh * sh - ph + i * dh
                 d = row_start + i * kc
                 if ih < 0 or ih >= height or j_hi <= j_lo:
                     _fill_zero(cf, d, kc)
                     continue
                 if j_lo > 0:
                     _fill_zero(cf, d, j_lo * channels)
-                _copy(cf, d + j_lo * channels, xf, ((b * height + ih) * width + iw0 + j_lo) * channels,
-                      (j_hi - j_lo) * channels)
+                if dw == 1:
+                    _copy(cf, d + j_lo * channels, xf, ((b * height + ih) * width + iw0 + j_lo) * channels,
+                          (j_hi - j_lo) * channels)
+                else:
+                    for j in range(j_lo, j_hi):
+                        _copy(cf, d + j * channels, xf, ((b * height + ih) * width + iw0 + j * dw) * channels,
+                              channels)
                 if j_hi < kw:
                     _fill_zero(cf, d + j_hi * channels, (kw - j_hi) * channels)
 
 
 @njit
-def col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input):
+def col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_input):
     """Scatter-add ``gcols`` (rows of output rows ``q0 <= q < q1``) into ``grad_input``.
 
-    The adjoint of :func:`im2col`: ``dx[b, oh*sh + i - ph, ow*sw + j - pw, c] +=
+    The adjoint of :func:`im2col`: ``dx[b, oh*sh + i*dh - ph, ow*sw + j*dw - pw, c] +=
     gcols[row, (i*kw + j)*C + c]`` for positions inside the unpadded input.
     ``grad_input`` must be zeroed by the caller before the first chunk.
     """
@@ -151,16 +158,21 @@ def col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input):
         for ow in range(out_w):
             row_start = ((q - q0) * out_w + ow) * k_total
             iw0 = ow * sw - pw
-            j_lo = max(0, -iw0)
-            j_hi = min(kw, width - iw0)
+            j_lo = max(0, (dw - 1 - iw0) // dw)
+            j_hi = min(kw, (width - iw0 + dw - 1) // dw)
             if j_hi <= j_lo:
                 continue
             for i in range(kh):
-                ih = oh * sh - ph + i
+                ih = oh * sh - ph + i * dh
                 if ih < 0 or ih >= height:
                     continue
-                _add(gf, ((b * height + ih) * width + iw0 + j_lo) * channels, cf,
-                     row_start + i * kc + j_lo * channels, (j_hi - j_lo) * channels)
+                if dw == 1:
+                    _add(gf, ((b * height + ih) * width + iw0 + j_lo) * channels, cf,
+                         row_start + i * kc + j_lo * channels, (j_hi - j_lo) * channels)
+                else:
+                    for j in range(j_lo, j_hi):
+                        _add(gf, ((b * height + ih) * width + iw0 + j * dw) * channels, cf,
+                             row_start + i * kc + j * channels, channels)
 
 
 @njit(nogil=True, fastmath={"reassoc", "nsz", "contract"})
@@ -329,7 +341,8 @@ def gemm_nt_bias(a, bt, bias, c, n):
 
 
 @njit(nogil=True)
-def conv_forward_rows(x, wm, wt, bias, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, out2d, q0, q1):
+def conv_forward_rows(x, wm, wt, bias, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block, out2d, q0,
+                      q1):
     """Forward of output rows ``q0 <= q < q1`` (``q = b * OH + oh``): im2col of a block, then the GEMM.
 
     ``wm`` is the ``(K, F)`` kernel matrix and ``wt`` its transpose: a filter
@@ -343,7 +356,7 @@ def conv_forward_rows(x, wm, wt, bias, kh, kw, sh, sw, ph, pw, out_h, out_w, row
     for b0 in range(q0, q1, rows_per_block):
         b1 = min(q1, b0 + rows_per_block)
         n = (b1 - b0) * out_w
-        im2col(x, b0, b1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols)
+        im2col(x, b0, b1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols)
         if filters % 16 == 0:
             gemm_kf(cols, wm, bias, out2d[b0 * out_w:b1 * out_w], n, k_total, False)
         else:
@@ -380,10 +393,10 @@ def nhwc_to_nhcw(x, xt, r0, r1):
 
 
 @njit(nogil=True)
-def im2col_t(xt, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols_t):
+def im2col_t(xt, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols_t):
     """Transposed :func:`im2col` from ``xt`` (the input as ``(B, H, C, W)``, see :func:`nhwc_to_nhcw`).
 
-    ``cols_t[(i*kw + j)*C + c, (q - q0)*OW + ow] = xpad[b, oh*sh + i, ow*sw + j, c]``
+    ``cols_t[(i*kw + j)*C + c, (q - q0)*OW + ow] = xpad[b, oh*sh + i*dh, ow*sw + j*dw, c]``
     for the output rows ``q0 <= q < q1`` (``q = b * OH + oh``): for each
     ``(i, j, c)`` a run of ``OW`` values, read with stride ``sw`` along the
     contiguous ``w`` axis of ``xt``.
@@ -399,12 +412,13 @@ def im2col_t(xt, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols_t):
         oh = q - b * out_h
         m0 = np.uint64((q - q0) * out_w)
         for i in range(kh):
-            ih = oh * sh - ph + i
+            ih = oh * sh - ph + i * dh
             inside = 0 <= ih < height
             for j in range(kw):
-                # valid outputs: 0 <= ow*sw + j - pw < W
-                ow_lo = min(out_w, max(0, (pw - j + sw - 1) // sw))
-                ow_hi = max(ow_lo, min(out_w, (width - 1 + pw - j) // sw + 1)) if inside else ow_lo
+                jd = j * dw
+                # valid outputs: 0 <= ow*sw + j*dw - pw < W
+                ow_lo = min(out_w, max(0, (pw - jd + sw - 1) // sw))
+                ow_hi = max(ow_lo, min(out_w, (width - 1 + pw - jd) // sw + 1)) if inside else ow_lo
                 k0 = np.uint64((i * kw + j) * channels)
                 for c in range(np.uint64(channels)):
                     d = (k0 + c) * ld + m0
@@ -412,7 +426,7 @@ def im2col_t(xt, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols_t):
                         cf[d + t] = 0
                     if ow_hi > ow_lo:
                         s = ((np.uint64(b * height + ih) * np.uint64(channels) + c) * uw
-                             + np.uint64(ow_lo * sw + j - pw))
+                             + np.uint64(ow_lo * sw + jd - pw))
                         if sw == 1:
                             for t in range(np.uint64(ow_hi - ow_lo)):
                                 cf[d + np.uint64(ow_lo) + t] = tf[s + t]
@@ -424,7 +438,8 @@ def im2col_t(xt, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols_t):
 
 
 @njit(nogil=True)
-def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_wm, q0, q1):
+def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block, grad_wm, q0,
+                               q1):
     """``grad_wm[k, f] += Σ_m cols[m, k] g[m, f]`` over the output rows ``q0 <= q < q1``.
 
     Per block of ``rows_per_block`` output rows (``n`` im2col rows): the
@@ -445,7 +460,7 @@ def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, ro
     for b0 in range(q0, q1, rows_per_block):
         b1 = min(q1, b0 + rows_per_block)
         n = (b1 - b0) * out_w
-        im2col_t(xt, b0, b1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols_t)
+        im2col_t(xt, b0, b1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols_t)
         if outer:  # outer products with the rows of g as they are
             gemm_kf(cols_t, g2d[b0 * out_w:b1 * out_w], no_bias, grad_wm, k_total, n, True)
         else:
@@ -454,8 +469,8 @@ def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, ro
 
 
 @njit(nogil=True)
-def conv_backward_kernels_partials(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, row_bounds,
-                                   partials, p0, p1):
+def conv_backward_kernels_partials(xt, g2d, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block,
+                                   row_bounds, partials, p0, p1):
     """``partials[p] = Σ cols^T g`` over the output rows ``row_bounds[p] <= q < row_bounds[p + 1]``, ``p0 <= p < p1``.
 
     One fixed range of rows per partial sum (:func:`conv_backward_kernels_rows`
@@ -464,13 +479,13 @@ def conv_backward_kernels_partials(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w
     of ``p`` gives the same kernel gradient on any number of threads.
     """
     for p in range(p0, p1):
-        conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, partials[p],
-                                   row_bounds[p], row_bounds[p + 1])
+        conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block,
+                                   partials[p], row_bounds[p], row_bounds[p + 1])
 
 
 @njit(nogil=True)
-def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input,
-                               b0, b1):
+def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block,
+                               grad_input, b0, b1):
     """``dx`` of the images ``b0 <= b < b1``: ``gcols = g @ Wm^T`` per block, then :func:`col2im`.
 
     The product is :func:`gemm_kf` on ``wt = Wm^T`` (``(F, K)``) when ``K``
@@ -493,7 +508,7 @@ def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, out_h, out_w
                 gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], False)
             else:
                 gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], False)
-            col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input)
+            col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_input)
 
 
 # --------------------------------------------------------------------------
@@ -535,16 +550,19 @@ def _compute_dtype(*arrays):
 # --------------------------------------------------------------------------
 # CPU implementations
 # --------------------------------------------------------------------------
-def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0):
-    """CPU forward; see :func:`conv2d_forward`."""
+def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0, dilation=1, groups=1):
+    """CPU forward; see :func:`conv2d_forward` (``groups > 1``: one ungrouped convolution per group)."""
     compute, result = _compute_dtype(x, kernels, biases)
     if compute is None:
         return reference.conv2d_forward(x.astype(result), kernels.astype(result), biases.astype(result), stride,
-                                        padding)
+                                        padding, dilation, groups)
+    if groups > 1:
+        return grouped.forward(conv2d_forward_cpu, x, kernels, biases, stride, padding, dilation, groups)
     x = np.ascontiguousarray(x, dtype=compute)
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
-    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
+    dh, dw = as_pair(dilation, "dilation", 1)
     k_total = kh * kw * channels
     wm = _kernel_matrix(kernels, compute)
     bias = np.asarray(biases, dtype=compute).reshape(filters)
@@ -554,37 +572,42 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0):
     if _numba_gemm_pays(filters, k_total, total * out_w):
         rows_per_block = max(1, BLOCK_BYTES // max(1, out_w * k_total * x.itemsize))
         run_rows(conv_forward_rows, total, out.size * k_total // 4, x, wm, np.ascontiguousarray(wm.T), bias,
-                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, out2d, align=rows_per_block)
+                 kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block, out2d, align=rows_per_block)
         return out if compute == result else out.astype(result)
     step = _rows_per_chunk(out_w, k_total, x.itemsize, total)
     cols = np.empty((step * out_w, k_total), dtype=compute)
     for q0 in range(0, total, step):
         q1 = min(total, q0 + step)
         n = (q1 - q0) * out_w
-        im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols)
+        im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols)
         block = out2d[q0 * out_w:q1 * out_w]
         np.dot(cols[:n], wm, out=block)
         block += bias
     return out if compute == result else out.astype(result)
 
 
-def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, padding=0):
+def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, padding=0, dilation=1, groups=1):
     """CPU dE/dx; see :func:`conv2d_backward_input`."""
     compute, result = _compute_dtype(grad_output, kernels)
     if compute is None:
         return reference.conv2d_backward_input(grad_output.astype(result), kernels.astype(result), input_shape,
-                                               stride, padding)
+                                               stride, padding, dilation, groups)
+    if groups > 1:
+        return grouped.backward_input(conv2d_backward_input_cpu, grad_output, kernels, input_shape, stride, padding,
+                                      dilation, groups)
     g = np.ascontiguousarray(grad_output, dtype=compute)
     batch, height, width, channels = (int(s) for s in input_shape)
     filters, _, kh, kw = kernels.shape
-    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
-    if (sh == 1 and sw == 1 and ph < kh and pw < kw
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
+    dh, dw = as_pair(dilation, "dilation", 1)
+    span_h, span_w = dh * (kh - 1), dw * (kw - 1)  # the dilated kernel's extent, minus one
+    if (sh == 1 and sw == 1 and ph <= span_h and pw <= span_w
             and _numba_gemm_pays(channels, kh * kw * filters, batch * height * width)):
-        # stride 1: dx is the convolution of g, padded by (kh-1-ph, kw-1-pw), with the kernels
+        # stride 1: dx is the convolution of g, padded by (dh(kh-1)-ph, dw(kw-1)-pw), with the kernels
         # flipped in space and with input/output channels swapped; no col2im scatter.
         flipped = np.ascontiguousarray(kernels[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=compute)
         grad_input = conv2d_forward_cpu(g, flipped, np.zeros((channels, 1), dtype=compute), 1,
-                                        (kh - 1 - ph, kw - 1 - pw))
+                                        (span_h - ph, span_w - pw), (dh, dw))
         return grad_input if compute == result else grad_input.astype(result)
     k_total = kh * kw * channels
     wm = _kernel_matrix(kernels, compute)
@@ -594,7 +617,7 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     if _numba_gemm_pays(k_total, filters, total * out_w):
         rows_per_block = max(1, BLOCK_BYTES // max(1, out_w * k_total * g.itemsize))
         run_rows(conv_backward_input_images, batch, g.size * k_total // 4, g2d, wm, np.ascontiguousarray(wm.T),
-                 kh, kw, sh, sw, ph, pw, out_h, out_w, rows_per_block, grad_input,
+                 kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block, grad_input,
                  align=max(1, rows_per_block // out_h))
         return grad_input if compute == result else grad_input.astype(result)
     wm_t = wm.T  # (F, K) view, BLAS takes the transpose flag
@@ -604,21 +627,25 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
         q1 = min(total, q0 + step)
         n = (q1 - q0) * out_w
         np.dot(g2d[q0 * out_w:q1 * out_w], wm_t, out=gcols[:n])
-        col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, grad_input)
+        col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_input)
     return grad_input if compute == result else grad_input.astype(result)
 
 
-def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=0):
+def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=0, dilation=1, groups=1):
     """CPU dE/dK; see :func:`conv2d_backward_kernels`."""
     compute, result = _compute_dtype(grad_output, x)
     if compute is None:
         return reference.conv2d_backward_kernels(grad_output.astype(result), x.astype(result), kernel_shape, stride,
-                                                 padding)
+                                                 padding, dilation, groups)
+    if groups > 1:
+        return grouped.backward_kernels(conv2d_backward_kernels_cpu, grad_output, x, kernel_shape, stride, padding,
+                                        dilation, groups)
     g = np.ascontiguousarray(grad_output, dtype=compute)
     x = np.ascontiguousarray(x, dtype=compute)
     batch, height, width, channels = x.shape
     filters, _, kh, kw = (int(s) for s in kernel_shape)
-    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
+    dh, dw = as_pair(dilation, "dilation", 1)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     total = batch * out_h
@@ -633,7 +660,7 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
                                for p in range(n_partials + 1)], dtype=np.int64)
         partials = np.zeros((n_partials, k_total, filters), dtype=compute)
         run_rows(conv_backward_kernels_partials, n_partials, g.size * k_total // 4, xt, g2d, kh, kw, sh, sw, ph,
-                 pw, out_h, out_w, rows_per_block, row_bounds, partials)
+                 pw, dh, dw, out_h, out_w, rows_per_block, row_bounds, partials)
         grad_wm = partials[0]
         for p in range(1, n_partials):
             grad_wm += partials[p]
@@ -646,7 +673,7 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
     for q0 in range(0, total, step):
         q1 = min(total, q0 + step)
         n = (q1 - q0) * out_w
-        im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, out_h, out_w, cols)
+        im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols)
         np.dot(cols[:n].T, g2d[q0 * out_w:q1 * out_w], out=partial)
         grad_wm += partial
     grad = grad_wm.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import backend
-from backend.checks import check_input, check_pair, check_positive_int, check_seed
+from backend.checks import check_pair, check_positive_int, check_seed
 from kernels import conv2d
-from kernels.geometry import conv2d_output_size
+from kernels.geometry import check_padding, conv2d_output_size
 
 from ..base import Layer
 from ..initializers import filled, make_param
-
-
-def _padding_pair(value):
-    """``padding`` as ``(ph, pw)``: an int or pair of ints >= 0."""
-    return check_pair(value, "padding", minimum=0)
+from .common import check_groups, check_images, check_kernel_fits, convolution_backward
 
 
 class Convolution2D(Layer):
@@ -29,28 +24,39 @@ class Convolution2D(Layer):
         ``(kh, kw)``; an int ``k`` means ``(k, k)``.
     stride : int or (int, int)
         Step of the window, default 1.
-    padding : int or (int, int)
+    padding : int, (int, int), "valid" or "same"
         Zeros added on both sides of the height and width, default 0.
+        ``"valid"`` is 0; ``"same"`` gives ``OH = ceil(H / sh)`` with the zeros
+        split as TensorFlow and PyTorch do: half before, the rest after (one
+        more after when the total ``(OH - 1) sh + dh (kh - 1) + 1 - H`` is
+        odd, as for even kernels or strides).
     weight_init : str or callable
         Kernel initializer (see :mod:`layers.initializers`), with
-        ``fan_in = C * kh * kw`` and ``fan_out = F * kh * kw``. Default
-        ``"he_normal"`` (convolutions are followed by rectifiers);
+        ``fan_in = (C / groups) * kh * kw`` and ``fan_out = F * kh * kw``.
+        Default ``"he_normal"`` (convolutions are followed by rectifiers);
         ``"book"`` reproduces the book's ``np.random.randn(...) * 0.01``.
     seed : int, optional
         Seed of the initializer's generator.
+    dilation : int or (int, int)
+        Spacing of the kernel's taps (atrous convolution, the FCNs of
+        section 22.7), default 1: a kernel ``k`` spans ``d (k - 1) + 1`` pixels.
+    groups : int
+        Splits the channels into ``groups`` independent convolutions (it must
+        divide C and F; ``groups = C`` is a depthwise convolution, see
+        :class:`DepthwiseConvolution2D`), default 1.
 
     Shapes
     ------
     input ``(B, H, W, C)`` (NHWC) -> output ``(B, OH, OW, F)`` with
-    ``OH = (H + 2 ph - kh) // sh + 1``, ``OW = (W + 2 pw - kw) // sw + 1``.
-    ``params = [kernels (F, C, kh, kw), biases (F, 1)]`` as in the book.
+    ``OH = (H + 2 ph - dh (kh - 1) - 1) // sh + 1`` (likewise ``OW``).
+    ``params = [kernels (F, C / groups, kh, kw), biases (F, 1)]`` as in the book.
 
-    Formulas (``xpad`` is the zero-padded input)::
+    Formulas (``xpad`` is the zero-padded input; ``c`` runs over the group of ``f``)::
 
-        out[b, oh, ow, f] = Σ_{i, j, c} xpad[b, oh*sh + i, ow*sw + j, c] K[f, c, i, j] + bias[f]
-        dK[f, c, i, j]    = Σ_{b, oh, ow} g[b, oh, ow, f] xpad[b, oh*sh + i, ow*sw + j, c]
+        out[b, oh, ow, f] = Σ_{i, j, c} xpad[b, oh*sh + i*dh, ow*sw + j*dw, c] K[f, c, i, j] + bias[f]
+        dK[f, c, i, j]    = Σ_{b, oh, ow} g[b, oh, ow, f] xpad[b, oh*sh + i*dh, ow*sw + j*dw, c]
         dbias[f]          = Σ_{b, oh, ow} g[b, oh, ow, f]
-        dxpad[b, oh*sh + i, ow*sw + j, c] += Σ_f g[b, oh, ow, f] K[f, c, i, j]
+        dxpad[b, oh*sh + i*dh, ow*sw + j*dw, c] += Σ_f g[b, oh, ow, f] K[f, c, i, j]
 
     The work is done by :mod:`kernels.conv2d` (im2col + BLAS on the CPU,
     im2col + cuBLAS on the GPU); :mod:`kernels.reference` keeps the book's
@@ -59,63 +65,44 @@ class Convolution2D(Layer):
     """
 
     def __init__(self, input_channels, num_filters, kernel_size, stride=1, padding=0,
-                 weight_init="he_normal", seed=None):
+                 weight_init="he_normal", seed=None, dilation=1, groups=1):
         super().__init__()
         self.input_channels = check_positive_int(input_channels, "input_channels")
         self.num_filters = check_positive_int(num_filters, "num_filters")
         self.kernel_size = check_pair(kernel_size, "kernel_size")
         self.stride = check_pair(stride, "stride")
-        self.padding = _padding_pair(padding)
+        self.padding = check_padding(padding)
+        self.dilation = check_pair(dilation, "dilation")
+        self.groups = check_groups("Convolution2D", groups, self.input_channels, self.num_filters)
         kh, kw = self.kernel_size
-        shape = (self.num_filters, self.input_channels, kh, kw)
+        per_group = self.input_channels // self.groups
+        shape = (self.num_filters, per_group, kh, kw)
         seed = check_seed(seed, "Convolution2D")
-        self.kernels = make_param(weight_init, shape, self.input_channels * kh * kw, self.num_filters * kh * kw, seed)
+        self.kernels = make_param(weight_init, shape, per_group * kh * kw, self.num_filters * kh * kw, seed)
         self.biases = filled((self.num_filters, 1), 0.0)
         self.params = [self.kernels, self.biases]
         self.input = None
 
-    def _check(self, input_data):
-        check_input(input_data, ndim=4, layer="Convolution2D")
-        _, height, width, channels = input_data.shape
-        if channels != self.input_channels:
-            raise ValueError(
-                f"Convolution2D: input_data: expected {self.input_channels} channels in NHWC layout "
-                f"(batch, height, width, {self.input_channels}), got shape {tuple(input_data.shape)}"
-            )
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        if height + 2 * ph < kh or width + 2 * pw < kw:
-            raise ValueError(
-                f"Convolution2D: kernel_size {self.kernel_size} is larger than the padded input "
-                f"{(height + 2 * ph, width + 2 * pw)} (input {(height, width)}, padding {self.padding})"
-            )
-        backend.get_array_module(input_data, self.kernels)  # mixed-device TypeError
+    def _geometry(self):
+        return self.stride, self.padding, self.dilation, self.groups
 
     def forward(self, input_data):
-        self._check(input_data)
+        check_images("Convolution2D", input_data, self.input_channels, self.params)
+        check_kernel_fits("Convolution2D", input_data.shape[1:3], self.kernel_size, self.padding, self.dilation)
         self.input = input_data
         dtype = input_data.dtype
         return conv2d.conv2d_forward(input_data, self.kernels.astype(dtype, copy=False),
-                                     self.biases.astype(dtype, copy=False), self.stride, self.padding)
+                                     self.biases.astype(dtype, copy=False), *self._geometry())
 
     def backward(self, grad_output):
-        if self.input is None:
-            raise RuntimeError("Convolution2D.backward called before forward")
-        expected = self.output_shape(self.input.shape)
-        if tuple(grad_output.shape) != expected:
-            raise ValueError(
-                f"Convolution2D: grad_output: expected shape {expected} (the forward output), "
-                f"got {tuple(grad_output.shape)}"
-            )
-        x = self.input
-        grad_output = grad_output.astype(x.dtype, copy=False)
-        grad_input = conv2d.conv2d_backward_input(grad_output, self.kernels.astype(x.dtype, copy=False),
-                                                  x.shape, self.stride, self.padding)
-        grad_kernels = conv2d.conv2d_backward_kernels(grad_output, x, self.kernels.shape, self.stride, self.padding)
-        grad_biases = conv2d.conv2d_backward_bias(grad_output)
-        return grad_input, [grad_kernels.astype(self.kernels.dtype, copy=False),
-                            grad_biases.astype(self.biases.dtype, copy=False)]
+        geometry = self._geometry()
+        return convolution_backward(
+            self, "Convolution2D", grad_output,
+            lambda g, kernels, x: conv2d.conv2d_backward_input(g, kernels, x.shape, *geometry),
+            lambda g, x: conv2d.conv2d_backward_kernels(g, x, self.kernels.shape, *geometry))
 
     def output_shape(self, input_shape):
         batch, height, width = input_shape[0], input_shape[1], input_shape[2]
-        out_h, out_w = conv2d_output_size((height, width), self.kernel_size, self.stride, self.padding)
+        out_h, out_w = conv2d_output_size((height, width), self.kernel_size, self.stride, self.padding,
+                                          self.dilation)
         return (batch, out_h, out_w, self.num_filters)

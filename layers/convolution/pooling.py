@@ -1,4 +1,4 @@
-"""Pooling layers, NHWC (book section 22.3): MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D."""
+"""Pooling layers, NHWC (book section 22.3): MaxPooling2D, AveragePooling2D and the global poolings."""
 
 from __future__ import annotations
 
@@ -155,6 +155,50 @@ class GlobalAveragePooling2D(Layer):
                 f"got {tuple(grad_output.shape)}"
             )
         return pool2d.global_avg_pool2d_backward(grad_output, self.input_shape), None
+
+    def output_shape(self, input_shape):
+        return (input_shape[0], 1, 1, input_shape[3])
+
+
+class GlobalMaxPooling2D(Layer):
+    """Global max pooling: the largest value of every channel over the image (section 22.3.1 over the whole map).
+
+    Shapes
+    ------
+    input ``(B, H, W, C)`` -> output ``(B, 1, 1, C)`` (the spatial axes kept, as
+    :class:`GlobalAveragePooling2D`; follow with :class:`Flatten` for ``(B, C)``). No params.
+
+    Formulas::
+
+        out[b, 0, 0, c] = max_{h, w} x[b, h, w, c]
+        dx[b, h, w, c]  = g[b, 0, 0, c] at the recorded maximum, 0 elsewhere
+
+    A :class:`MaxPooling2D` whose window is the whole image (its kernels, its
+    tie rule: the first maximum in row-major order takes the gradient; NaN wins).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.input_shape = None
+        self.argmax = None
+
+    def forward(self, input_data):
+        check_input(input_data, ndim=4, layer="GlobalMaxPooling2D")
+        self.input_shape = tuple(input_data.shape)
+        out, self.argmax = pool2d.max_pool2d_forward(input_data, self.input_shape[1:3])
+        return out
+
+    def backward(self, grad_output):
+        if self.input_shape is None:
+            raise RuntimeError("GlobalMaxPooling2D.backward called before forward")
+        expected = self.output_shape(self.input_shape)
+        if tuple(grad_output.shape) != expected:
+            raise ValueError(
+                f"GlobalMaxPooling2D: grad_output: expected shape {expected} (the forward output), "
+                f"got {tuple(grad_output.shape)}"
+            )
+        window = self.input_shape[1:3]
+        return pool2d.max_pool2d_backward(grad_output, self.argmax, self.input_shape, window, window), None
 
     def output_shape(self, input_shape):
         return (input_shape[0], 1, 1, input_shape[3])

@@ -219,3 +219,40 @@ def test_short_term_memory_quick(tmp_path, capsys):
     assert not clipped["diverged"] and clipped["loss"][-1] < 0.5
     assert (tmp_path / "short_term_memory.png").stat().st_size > 10_000
     assert "clipnorm=1" in capsys.readouterr().out
+
+
+def test_cnn_architectures_quick(tmp_path, capsys):
+    import models
+
+    r = run("cnn_architectures", "--quick", "--no-progress", out=tmp_path)
+    assert [run_["architecture"] for run_ in r["runs"]] == list(models.ARCHITECTURES)
+    assert all(run_["parameters"] > 0 and 0.0 <= run_["test_accuracy"] <= 1.0 for run_ in r["runs"])
+    assert {run_["input"] for run_ in r["runs"]} == {"16x16", "32x32"}
+    assert (tmp_path / "cnn_architectures_loss.png").exists()
+    out = capsys.readouterr().out
+    assert "book 22.9.1" in out and "s/epoch" in out and "pixels repeated" in out
+
+
+def test_cnn_architectures_rejects_an_unknown_builder(tmp_path):
+    with pytest.raises(SystemExit):
+        run("cnn_architectures", "--quick", "--only", "alexnet", out=tmp_path)
+
+
+def test_degradation_quick(tmp_path, capsys):
+    r = run("degradation", "--quick", out=tmp_path)
+    assert set(r["runs"]) == {"plain-8", "resnet-8"}
+    for result in r["runs"].values():
+        assert len(result["loss"]) == 2 and len(result["first_layer_norms"]) == 2
+        assert len(result["init_grad_norms"]) == 8            # the 8 weight layers (no projection shortcut)
+        assert all(np.isfinite(result["init_grad_norms"]))
+    assert (tmp_path / "degradation_loss.png").exists() and (tmp_path / "degradation_grad_norms.png").exists()
+    assert "first layer" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("CAMADAS_ACCURACY_RUNS"),
+                    reason="the 20-epoch LeNet-5 and ResNet-20 accuracy run takes minutes on 2 cores; set "
+                           "CAMADAS_ACCURACY_RUNS=1 to run it")
+def test_lenet5_and_resnet_reach_98_5_percent(tmp_path):
+    r = run("cnn_architectures", "--only", "lenet5,resnet", "--no-plot", "--no-progress", out=tmp_path)
+    assert all(run_["test_accuracy"] >= 0.985 for run_ in r["runs"]), r["runs"]

@@ -84,7 +84,29 @@ CONSTRUCTORS = [
     (layers.GELU, {}, {"approximate": CHOICE_BAD}),
     (layers.Convolution2D, {"input_channels": 1, "num_filters": 2, "kernel_size": 3},
      {"input_channels": INT_BAD, "num_filters": INT_BAD, "kernel_size": PAIR_BAD, "stride": PAIR_BAD,
-      "padding": PADDING_BAD, "weight_init": ("nope", 3, None), "seed": SEED_BAD}),
+      "padding": PADDING_BAD + ("SAME", "full"), "weight_init": ("nope", 3, None), "seed": SEED_BAD,
+      "dilation": PAIR_BAD, "groups": INT_BAD + (2, 3)}),
+    (layers.DepthwiseConvolution2D, {"channels": 2, "kernel_size": 3},
+     {"channels": INT_BAD, "kernel_size": PAIR_BAD, "depth_multiplier": INT_BAD, "stride": PAIR_BAD,
+      "padding": PADDING_BAD, "dilation": PAIR_BAD, "use_bias": BOOL_BAD, "weight_init": ("nope", 3, None),
+      "seed": SEED_BAD}),
+    (layers.SeparableConvolution2D, {"input_channels": 2, "num_filters": 3, "kernel_size": 3},
+     {"input_channels": INT_BAD, "num_filters": INT_BAD, "kernel_size": PAIR_BAD, "depth_multiplier": INT_BAD,
+      "stride": PAIR_BAD, "padding": PADDING_BAD, "dilation": PAIR_BAD, "seed": SEED_BAD}),
+    (layers.Convolution2DTranspose, {"input_channels": 2, "num_filters": 4, "kernel_size": 3, "stride": 2},
+     {"input_channels": INT_BAD, "num_filters": INT_BAD, "kernel_size": PAIR_BAD, "stride": PAIR_BAD,
+      "padding": PADDING_BAD, "output_padding": (-1, 2, (0, 3), "1", None), "dilation": PAIR_BAD,
+      "groups": INT_BAD + (3,), "seed": SEED_BAD}),
+    (layers.Convolution1D, {"input_channels": 2, "num_filters": 4, "kernel_size": 3},
+     {"input_channels": INT_BAD, "num_filters": INT_BAD, "kernel_size": INT_BAD, "stride": INT_BAD,
+      "padding": PADDING_BAD + ((1, 1),), "dilation": INT_BAD, "groups": INT_BAD + (3,), "seed": SEED_BAD}),
+    (layers.ZeroPadding2D, {}, {"padding": PADDING_BAD + ("same", ((1, 1), (1, -1)))}),
+    (layers.UpSampling2D, {}, {"size": PAIR_BAD}),
+    (layers.SqueezeExcitation, {"channels": 4}, {"channels": INT_BAD, "ratio": INT_BAD, "seed": SEED_BAD}),
+    (layers.RandomFlip, {}, {"mode": CHOICE_BAD, "seed": SEED_BAD}),
+    (layers.RandomTranslation, {}, {"max_shift": (-1, "2", 1.5, None, (1, 2, 3)), "seed": SEED_BAD}),
+    (layers.RandomRotation, {}, {"max_degrees": (-1.0, NAN, INF, "10", None), "seed": SEED_BAD}),
+    (layers.GaussianNoise, {"stddev": 0.1}, {"stddev": (-1.0, NAN, INF, "x", None), "seed": SEED_BAD}),
     (layers.MaxPooling2D, {}, {"pool_size": PAIR_BAD, "stride": PAIR_BAD[:-1]}),
     (layers.AveragePooling2D, {}, {"pool_size": PAIR_BAD, "stride": PAIR_BAD[:-1]}),
     (layers.BatchNormalization, {"num_features": 3},
@@ -147,6 +169,12 @@ def _forward_entries():
     elementwise = {"ReLU": layers.ReLU, "Sigmoid": layers.Sigmoid, "GELU": layers.GELU, "Softmax": layers.Softmax,
                    "Dropout(0.5)": lambda: layers.Dropout(0.5)}
     images = {"Convolution2D(3, 2, 3)": lambda: layers.Convolution2D(3, 2, 3),
+              "Convolution2D(3, 2, 3, dilation=2)": lambda: layers.Convolution2D(3, 2, 3, dilation=2),
+              "DepthwiseConvolution2D(3, 3)": lambda: layers.DepthwiseConvolution2D(3, 3),
+              "SeparableConvolution2D(3, 2, 3)": lambda: layers.SeparableConvolution2D(3, 2, 3),
+              "Convolution2DTranspose(3, 2, 3)": lambda: layers.Convolution2DTranspose(3, 2, 3),
+              "GlobalMaxPooling2D": layers.GlobalMaxPooling2D, "ZeroPadding2D": layers.ZeroPadding2D,
+              "UpSampling2D": layers.UpSampling2D, "SqueezeExcitation(3)": lambda: layers.SqueezeExcitation(3),
               "MaxPooling2D(2)": lambda: layers.MaxPooling2D(2),
               "AveragePooling2D(2)": lambda: layers.AveragePooling2D(2),
               "GlobalAveragePooling2D": layers.GlobalAveragePooling2D, "Flatten": layers.Flatten}
@@ -165,6 +193,11 @@ def _forward_entries():
             if label in ("Flatten", "GlobalAveragePooling2D") and kind in ("2 channels for 3", "NCHW", "too small",
                                                                            "3-D"):
                 continue  # valid inputs for these
+            if label in ("GlobalMaxPooling2D", "ZeroPadding2D", "UpSampling2D") and kind in (
+                    "2 channels for 3", "NCHW", "too small"):
+                continue  # any channels, any size
+            if label.startswith(("Convolution2DTranspose", "SqueezeExcitation")) and kind == "too small":
+                continue  # a 1x1 image is a valid input
             if label.startswith(("MaxPooling", "AveragePooling")) and kind in ("2 channels for 3", "NCHW"):
                 continue  # pooling takes any number of channels
             pattern = r"input_data|pool_size|kernel_size"

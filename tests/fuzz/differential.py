@@ -38,6 +38,9 @@ import backend
 import layers
 from layers import losses
 
+from kernels.conv_transpose2d import conv_transpose2d_output_size
+from kernels.geometry import padding_amounts
+
 from .draws import arrange, values
 
 #: (rtol, atol) per dtype; atol is relative to max(1, max |reference|).
@@ -232,25 +235,181 @@ def _image(d, dtype, min_hw=1):
     return values(d, (b, h, w, c), dtype)
 
 
+def _padding_mode(d, pair):
+    """An int pair, or one of the modes "same"/"valid" (a third of the time each)."""
+    return d.choice((pair, "same", "valid"))
+
+
+def _torch_padded(xt, padding, hw, kernel, stride, dilation):
+    """``xt`` (NCHW) with our padding applied explicitly (PyTorch's "same" takes stride 1 only)."""
+    (top, bottom), (left, right) = padding_amounts(padding, hw, kernel, stride, dilation)
+    return _torch().nn.functional.pad(xt, (left, right, top, bottom))
+
+
 def _conv2d(d):
     dtype = d.choice(DTYPES)
     kh, kw = d.integer(1, 4), d.integer(1, 4)
     stride = (d.integer(1, 3), d.integer(1, 3))
-    padding = (d.integer(0, 2), d.integer(0, 2))
-    b, c, f = d.integer(1, 3), d.integer(1, 4), d.integer(1, 4)
-    h = d.integer(max(1, kh - 2 * padding[0]), kh + 6)
-    w = d.integer(max(1, kw - 2 * padding[1]), kw + 6)
+    dilation = d.choice(((1, 1), (d.integer(1, 3), d.integer(1, 3))))
+    padding = _padding_mode(d, (d.integer(0, 2), d.integer(0, 2)))
+    groups = d.choice((1, 2))
+    b, c, f = d.integer(1, 3), d.integer(1, 4) * groups, d.integer(1, 4) * groups
+    pair = (0, 0) if isinstance(padding, str) else padding
+    span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    h = d.integer(max(1, span_h - 2 * pair[0]), span_h + 6)
+    w = d.integer(max(1, span_w - 2 * pair[1]), span_w + 6)
     x = values(d, (b, h, w, c), dtype)
     F = _torch().nn.functional
 
     def reference(xt, pts):
         kernels, biases = pts
-        return _nhwc(F.conv2d(_nchw(xt), kernels, biases.reshape(-1), stride=stride, padding=padding))
+        padded = _torch_padded(_nchw(xt), padding, (h, w), (kh, kw), stride, dilation)
+        return _nhwc(F.conv2d(padded, kernels, biases.reshape(-1), stride=stride, dilation=dilation, groups=groups))
 
     _layer_check(d, dtype, lambda: layers.Convolution2D(c, f, (kh, kw), stride=stride, padding=padding,
+                                                       dilation=dilation, groups=groups, seed=d.seed() % 1000),
+                 x, reference, f"Convolution2D({c}, {f}, {(kh, kw)}, stride={stride}, padding={padding!r}, "
+                               f"dilation={dilation}, groups={groups}) input {(b, h, w, c)} {np.dtype(dtype).name}")
+
+
+def _depthwise(separable):
+    def run(d):
+        dtype = d.choice(DTYPES)
+        kh, kw = d.integer(1, 3), d.integer(1, 3)
+        stride = (d.integer(1, 2), d.integer(1, 2))
+        dilation = d.choice(((1, 1), (2, 1)))
+        padding = _padding_mode(d, (d.integer(0, 1), d.integer(0, 1)))
+        b, c, mult, f = d.integer(1, 2), d.integer(1, 4), d.integer(1, 2), d.integer(1, 3)
+        h = d.integer(dilation[0] * (kh - 1) + 1, 8)
+        w = d.integer(dilation[1] * (kw - 1) + 1, 8)
+        x = values(d, (b, h, w, c), dtype)
+        F = _torch().nn.functional
+        seed = d.seed() % 1000
+
+        def reference(xt, pts):
+            padded = _torch_padded(_nchw(xt), padding, (h, w), (kh, kw), stride, dilation)
+            if separable:
+                y = F.conv2d(padded, pts[0], None, stride=stride, dilation=dilation, groups=c)
+                return _nhwc(F.conv2d(y, pts[1], pts[2].reshape(-1)))
+            return _nhwc(F.conv2d(padded, pts[0], pts[1].reshape(-1), stride=stride, dilation=dilation, groups=c))
+
+        if separable:
+            def build():
+                return layers.SeparableConvolution2D(c, f, (kh, kw), mult, stride, padding, dilation, seed=seed)
+        else:
+            def build():
+                return layers.DepthwiseConvolution2D(c, (kh, kw), mult, stride, padding, dilation, seed=seed)
+        name = "SeparableConvolution2D" if separable else "DepthwiseConvolution2D"
+        _layer_check(d, dtype, build, x, reference, f"{name}(C={c}, F={f}, {(kh, kw)}, M={mult}, stride={stride}, "
+                                                    f"padding={padding!r}, dilation={dilation}) input {x.shape} "
+                                                    f"{np.dtype(dtype).name}")
+
+    return run
+
+
+def _transpose(d):
+    dtype = d.choice(DTYPES)
+    kh, kw = d.integer(1, 4), d.integer(1, 4)
+    stride = (d.integer(1, 3), d.integer(1, 3))
+    dilation = d.choice(((1, 1), (d.integer(1, 2), d.integer(1, 2))))
+    groups = d.choice((1, 2))
+    # an integer padding crops at most the kernel's overhang, so an output remains
+    padding = d.choice(((d.integer(0, min(1, dilation[0] * (kh - 1) // 2)),
+                         d.integer(0, min(1, dilation[1] * (kw - 1) // 2))), "same", "valid"))
+    extra = (0, 0) if isinstance(padding, str) else (d.integer(0, stride[0] - 1), d.integer(0, stride[1] - 1))
+    b, c, f = d.integer(1, 2), d.integer(1, 3) * groups, d.integer(1, 3) * groups
+    h, w = d.integer(1, 5), d.integer(1, 5)
+    x = values(d, (b, h, w, c), dtype)
+    torch = _torch()
+    F = torch.nn.functional
+    layer_args = dict(stride=stride, padding=padding, output_padding=extra, dilation=dilation, groups=groups)
+
+    def reference(xt, pts):
+        # the full transposed convolution (no padding), then our crop of the padding (grown where the output
+        # reaches past it: "same" with a kernel shorter than the stride, or output_padding)
+        full = F.conv_transpose2d(_nchw(xt), pts[0], pts[1].reshape(-1), stride=stride, dilation=dilation,
+                                  groups=groups)
+        out_h, out_w = conv_transpose2d_output_size((h, w), (kh, kw), stride, padding, extra, dilation)
+        (top, _), (left, _) = padding_amounts(padding, (out_h, out_w), (kh, kw), stride, dilation)
+        grow_h, grow_w = max(0, top + out_h - full.shape[2]), max(0, left + out_w - full.shape[3])
+        if grow_h or grow_w:  # rows no input reaches hold only the bias
+            bias = pts[1].reshape(1, -1, 1, 1)
+            full = F.pad(full - bias, (0, grow_w, 0, grow_h)) + bias
+        return _nhwc(full[:, :, top:top + out_h, left:left + out_w])
+
+    _layer_check(d, dtype, lambda: layers.Convolution2DTranspose(c, f, (kh, kw), seed=d.seed() % 1000, **layer_args),
+                 x, reference, f"Convolution2DTranspose({c}, {f}, {(kh, kw)}, {layer_args}) input {x.shape} "
+                               f"{np.dtype(dtype).name}")
+
+
+def _conv1d(d):
+    dtype = d.choice(DTYPES)
+    k, stride, dilation, groups = d.integer(1, 4), d.integer(1, 3), d.integer(1, 2), d.choice((1, 2))
+    padding = d.choice((d.integer(0, 2), "same", "valid"))
+    b, c, f = d.integer(1, 3), d.integer(1, 3) * groups, d.integer(1, 3) * groups
+    pad = 0 if isinstance(padding, str) else padding
+    steps = d.integer(max(1, dilation * (k - 1) + 1 - 2 * pad), 12)
+    x = values(d, (b, steps, c), dtype)
+    F = _torch().nn.functional
+
+    def reference(xt, pts):
+        (_, _), (left, right) = padding_amounts(padding if isinstance(padding, str) else (0, padding), (1, steps),
+                                                (1, k), (1, stride), (1, dilation))
+        xt = F.pad(xt.permute(0, 2, 1), (left, right))
+        return F.conv1d(xt, pts[0], pts[1].reshape(-1), stride=stride, dilation=dilation,
+                        groups=groups).permute(0, 2, 1)
+
+    _layer_check(d, dtype, lambda: layers.Convolution1D(c, f, k, stride, padding, dilation, groups,
                                                        seed=d.seed() % 1000),
-                 x, reference, f"Convolution2D({c}, {f}, {(kh, kw)}, stride={stride}, padding={padding}) "
-                               f"input {(b, h, w, c)} {np.dtype(dtype).name}")
+                 x, reference, f"Convolution1D({c}, {f}, {k}, stride={stride}, padding={padding!r}, "
+                               f"dilation={dilation}, groups={groups}) input {x.shape} {np.dtype(dtype).name}")
+
+
+def _global_max(d):
+    dtype = d.choice(DTYPES)
+    x = _image(d, dtype)
+    _layer_check(d, dtype, layers.GlobalMaxPooling2D, x, lambda xt, p: xt.amax(dim=(1, 2), keepdim=True),
+                 f"GlobalMaxPooling2D input {x.shape} {np.dtype(dtype).name}")
+
+
+def _zero_padding(d):
+    dtype = d.choice(DTYPES)
+    x = _image(d, dtype)
+    padding = ((d.integer(0, 2), d.integer(0, 2)), (d.integer(0, 2), d.integer(0, 2)))
+    (top, bottom), (left, right) = padding
+    _layer_check(d, dtype, lambda: layers.ZeroPadding2D(padding), x,
+                 lambda xt, p: _torch().nn.functional.pad(xt, (0, 0, left, right, top, bottom)),
+                 f"ZeroPadding2D({padding}) input {x.shape} {np.dtype(dtype).name}")
+
+
+def _upsampling(d):
+    dtype = d.choice(DTYPES)
+    x = _image(d, dtype)
+    size = (d.integer(1, 3), d.integer(1, 3))
+    F = _torch().nn.functional
+    _layer_check(d, dtype, lambda: layers.UpSampling2D(size), x,
+                 lambda xt, p: _nhwc(F.interpolate(_nchw(xt), scale_factor=size, mode="nearest")),
+                 f"UpSampling2D({size}) input {x.shape} {np.dtype(dtype).name}")
+
+
+def _squeeze_excitation(d):
+    dtype = d.choice(DTYPES)
+    c, ratio = d.integer(1, 6), d.integer(1, 4)
+    # moderate inputs: with inputs ~30 the sigmoid saturates and its weights' float32 gradient is a cancellation
+    x = values(d, (d.integer(1, 3), d.integer(1, 4), d.integer(1, 4), c), dtype, scales=(0.01, 1.0, 3.0))
+    F = _torch().nn.functional
+
+    def reference(xt, pts):
+        w1, b1, w2, b2 = pts
+        s = _nchw(xt).mean(dim=(2, 3), keepdim=True)
+        s = torch_sigmoid(F.conv2d(F.relu(F.conv2d(s, w1, b1.reshape(-1))), w2, b2.reshape(-1)))
+        return xt * _nhwc(s)
+
+    def torch_sigmoid(t):
+        return _torch().sigmoid(t)
+
+    _layer_check(d, dtype, lambda: layers.SqueezeExcitation(c, ratio, seed=d.seed() % 1000), x, reference,
+                 f"SqueezeExcitation({c}, {ratio}) input {x.shape} {np.dtype(dtype).name}")
 
 
 def _pooling(kind):
@@ -574,6 +733,14 @@ def cases() -> list:
         Case("flatten", _flatten),
         Case("dropout_eval", _dropout_eval),
         Case("convolution2d", _conv2d),
+        Case("depthwise_convolution2d", _depthwise(False)),
+        Case("separable_convolution2d", _depthwise(True)),
+        Case("convolution2d_transpose", _transpose),
+        Case("convolution1d", _conv1d),
+        Case("global_max_pooling2d", _global_max),
+        Case("zero_padding2d", _zero_padding),
+        Case("upsampling2d", _upsampling),
+        Case("squeeze_excitation", _squeeze_excitation),
         Case("max_pooling2d", _pooling("max")),
         Case("average_pooling2d", _pooling("average")),
         Case("global_average_pooling2d", _global_average),

@@ -42,7 +42,11 @@ def test_every_public_layer_and_loss_is_covered():
     by_class = {
         "Dense": "dense", "Flatten": "flatten", "Dropout": "dropout_eval", "Softmax": "softmax",
         "Convolution2D": "convolution2d", "MaxPooling2D": "max_pooling2d", "AveragePooling2D": "average_pooling2d",
-        "GlobalAveragePooling2D": "global_average_pooling2d", "BatchNormalization": "batch_normalization_train",
+        "GlobalAveragePooling2D": "global_average_pooling2d", "DepthwiseConvolution2D": "depthwise_convolution2d",
+        "SeparableConvolution2D": "separable_convolution2d", "Convolution2DTranspose": "convolution2d_transpose",
+        "Convolution1D": "convolution1d", "GlobalMaxPooling2D": "global_max_pooling2d",
+        "ZeroPadding2D": "zero_padding2d", "UpSampling2D": "upsampling2d", "SqueezeExcitation": "squeeze_excitation",
+        "BatchNormalization": "batch_normalization_train",
         "LayerNormalization": "layer_normalization", "MeanSquaredError": "mse", "MeanAbsoluteError": "mae",
         "Huber": "huber", "BinaryCrossEntropy": "bce_logits", "Hinge": "hinge", "CategoricalCrossEntropy": "cce_logits",
         "SparseCategoricalCrossEntropy": "sparse_cce_logits", "KLDivergence": "kl_divergence",
@@ -55,6 +59,10 @@ def test_every_public_layer_and_loss_is_covered():
                         "Multiply": "a block: gradient-checked in tests/layers/test_containers.py",
                         "Residual": "a block: gradient-checked in tests/layers/test_containers.py",
                         "Identity": "y = x",
+                        **{name: "random augmentation (identity in evaluation): its transform and adjoint are "
+                                 "checked in tests/layers/test_augmentation.py"
+                           for name in ("RandomFlip", "RandomTranslation", "RandomRotation", "GaussianNoise")},
+
                         "Embedding": "integer ids: against torch.nn.Embedding in tests/layers/test_embedding.py",
                         **{name: "against PyTorch in tests/layers/test_attention_layers.py" for name in (
                             "ScaledDotProductAttention", "MultiHeadAttention", "TransformerEncoderBlock",

@@ -92,10 +92,10 @@ def test_im2col_and_col2im_are_adjoint():
     out_h, out_w = reference.conv2d_output_size((7, 6), (kh, kw), (sh, sw), (ph, pw))
     rows = 2 * out_h
     cols = np.empty((rows * out_w, kh * kw * 3))
-    conv2d.im2col(x, 0, rows, kh, kw, sh, sw, ph, pw, out_h, out_w, cols)
+    conv2d.im2col(x, 0, rows, kh, kw, sh, sw, ph, pw, 1, 1, out_h, out_w, cols)
     c = rng.standard_normal(cols.shape)
     back = np.zeros_like(x)
-    conv2d.col2im(c, 0, rows, kh, kw, sh, sw, ph, pw, out_h, out_w, back)
+    conv2d.col2im(c, 0, rows, kh, kw, sh, sw, ph, pw, 1, 1, out_h, out_w, back)
     assert np.isclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12)
 
 

@@ -84,6 +84,29 @@ SIMULATED_CHECKS = textwrap.dedent(
         assert rel(pool2d_gpu.global_avg_pool2d_backward_gpu(gap, shape),
                    ref.global_avg_pool2d_backward(gap, shape)) < 1e-12
 
+    # dilation and groups (conv2d), depthwise (its own kernels), on tiny shapes
+    from kernels.depthwise2d import gpu as depthwise_gpu, reference as dw_ref
+    x = rng.standard_normal((2, 6, 5, 4))
+    k = rng.standard_normal((6, 2, 3, 2))
+    b = rng.standard_normal((6, 1))
+    out = conv2d_gpu.conv2d_forward_gpu(x, k, b, (1, 2), (2, 1), (2, 1), 2)
+    assert rel(out, ref.conv2d_forward(x, k, b, (1, 2), (2, 1), (2, 1), 2)) < 1e-12, "dilated grouped forward"
+    g = rng.standard_normal(out.shape)
+    assert rel(conv2d_gpu.conv2d_backward_input_gpu(g, k, x.shape, (1, 2), (2, 1), (2, 1), 2),
+               ref.conv2d_backward_input(g, k, x.shape, (1, 2), (2, 1), (2, 1), 2)) < 1e-12, "dilated input"
+    assert rel(conv2d_gpu.conv2d_backward_kernels_gpu(g, x, k.shape, (1, 2), (2, 1), (2, 1), 2),
+               ref.conv2d_backward_kernels(g, x, k.shape, (1, 2), (2, 1), (2, 1), 2)) < 1e-12, "dilated kernels"
+    for mult, stride, padding, dilation in ((1, 1, 1, 1), (2, (2, 1), (1, 2), (2, 1))):
+        kd = rng.standard_normal((4 * mult, 1, 3, 2))
+        bd = rng.standard_normal((4 * mult, 1))
+        out = depthwise_gpu.depthwise2d_forward_gpu(x, kd, bd, stride, padding, dilation)
+        assert rel(out, dw_ref.depthwise2d_forward(x, kd, bd, stride, padding, dilation)) < 1e-12, ("dw", mult)
+        g = rng.standard_normal(out.shape)
+        assert rel(depthwise_gpu.depthwise2d_backward_input_gpu(g, kd, x.shape, stride, padding, dilation),
+                   dw_ref.depthwise2d_backward_input(g, kd, x.shape, stride, padding, dilation)) < 1e-12, mult
+        assert rel(depthwise_gpu.depthwise2d_backward_kernels_gpu(g, x, kd.shape, stride, padding, dilation),
+                   dw_ref.depthwise2d_backward_kernels(g, x, kd.shape, stride, padding, dilation)) < 1e-12, mult
+
     nan_out, nan_arg = pool2d_gpu.max_pool2d_forward_gpu(np.array([1.0, np.nan, 5.0, np.nan]).reshape(1, 2, 2, 1))
     assert np.isnan(nan_out[0, 0, 0, 0]) and nan_arg[0, 0, 0, 0] == 1
     # the numba-cuda kernels ran (no silent switch to the array-op fallback)
@@ -108,7 +131,7 @@ def test_gpu_kernels_match_reference_under_cuda_simulator():
 
 def test_importing_gpu_modules_needs_no_cuda():
     code = (
-        "import sys, kernels.conv2d.gpu, kernels.pool2d.gpu, kernels.cuda_launch\n"
+        "import sys, kernels.conv2d.gpu, kernels.pool2d.gpu, kernels.depthwise2d.gpu, kernels.cuda_launch\n"
         "assert 'numba.cuda' not in sys.modules, 'numba.cuda imported eagerly'\n"
         "assert 'cupy' not in sys.modules, 'cupy imported eagerly'\n"
         "print('IMPORT OK')\n"
@@ -143,6 +166,16 @@ def test_array_operation_fallback_matches_reference(monkeypatch):
                                reference.conv2d_backward_input(g, k, x.shape, stride, padding)) < 1e-12
         assert _relative_error(conv2d_gpu.conv2d_backward_kernels_gpu(g, x, k.shape, stride, padding),
                                reference.conv2d_backward_kernels(g, x, k.shape, stride, padding)) < 1e-12
+    for dilation, groups in (((2, 1), 1), ((1, 2), 2)):  # dilated and grouped
+        x, k = rng.standard_normal((2, 7, 6, 4)), rng.standard_normal((4, 4 // groups, 2, 3))
+        b = rng.standard_normal((4, 1))
+        out = conv2d_gpu.conv2d_forward_gpu(x, k, b, 1, 1, dilation, groups)
+        assert _relative_error(out, reference.conv2d_forward(x, k, b, 1, 1, dilation, groups)) < 1e-12
+        g = rng.standard_normal(out.shape)
+        assert _relative_error(conv2d_gpu.conv2d_backward_input_gpu(g, k, x.shape, 1, 1, dilation, groups),
+                               reference.conv2d_backward_input(g, k, x.shape, 1, 1, dilation, groups)) < 1e-12
+        assert _relative_error(conv2d_gpu.conv2d_backward_kernels_gpu(g, x, k.shape, 1, 1, dilation, groups),
+                               reference.conv2d_backward_kernels(g, x, k.shape, 1, 1, dilation, groups)) < 1e-12
     for shape, pool, stride in [((2, 7, 8, 3), (2, 2), None), ((1, 7, 8, 2), (3, 2), (1, 2)),
                                 ((2, 7, 8, 1), (2, 3), (3, 1))]:
         x = np.round(rng.standard_normal(shape))  # ties: the first maximum wins

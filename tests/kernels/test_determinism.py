@@ -32,12 +32,13 @@ CHECKS = textwrap.dedent(
     import hashlib, json
     import numba
     import numpy as np
-    from kernels import activations, conv2d, pool2d, threads
+    from kernels import activations, conv2d, depthwise2d, pool2d, threads
 
     # every threaded path on small arrays: no size thresholds
     threads.PARALLEL_MIN_ELEMENTS = 0
     conv2d.cpu.NUMBA_GEMM_MIN_MACS = 0
     pool2d.cpu.PARALLEL_MIN_ELEMENTS = 0
+    depthwise2d.cpu.PARALLEL_MIN_ELEMENTS = 0
     activations.cpu.PARALLEL_MIN_SIZE = activations.cpu.PARALLEL_MIN_SIZE_COMPUTE = 1
 
     rng = np.random.default_rng(0)
@@ -59,6 +60,8 @@ CHECKS = textwrap.dedent(
     a2 = rng.standard_normal((150_000, 7)) * 3
     ga2 = rng.standard_normal((150_000, 7))
     alpha7 = np.linspace(0.1, 0.3, 7)
+    kdw = rng.standard_normal((32, 1, 3, 3)).astype(np.float32)     # depthwise, depth multiplier 2
+    gdw = rng.standard_normal((16, 45, 43, 32)).astype(np.float32)
     _, am = pool2d.max_pool2d_forward(xp)
     _, amo = pool2d.max_pool2d_forward(xp, 3, 1)
 
@@ -70,6 +73,11 @@ CHECKS = textwrap.dedent(
         "conv2d backward kernels F=32": lambda: conv2d.conv2d_backward_kernels(g32, x, k32.shape, 1, 1),
         "conv2d backward kernels float64": lambda: conv2d.conv2d_backward_kernels(gd, xd, kd.shape, 1, 1),
         "conv2d backward bias": lambda: conv2d.conv2d_backward_bias(g24),
+        "conv2d backward kernels dilated": lambda: conv2d.conv2d_backward_kernels(g32, x, k32.shape, 1, 2, 2),
+        "conv2d backward input dilated": lambda: conv2d.conv2d_backward_input(g32, k32, x.shape, 1, 2, 2),
+        "depthwise2d forward": lambda: depthwise2d.depthwise2d_forward(x, kdw, None, 1, 1),
+        "depthwise2d backward input": lambda: depthwise2d.depthwise2d_backward_input(gdw, kdw, x.shape, 1, 1),
+        "depthwise2d backward kernels": lambda: depthwise2d.depthwise2d_backward_kernels(gdw, x, kdw.shape, 1, 1),
         "max_pool2d forward": lambda: pool2d.max_pool2d_forward(xp)[0],
         "max_pool2d backward": lambda: pool2d.max_pool2d_backward(gp, am, xp.shape),
         "max_pool2d backward overlapping": lambda: pool2d.max_pool2d_backward(go, amo, xp.shape, 3, 1),
@@ -106,14 +114,16 @@ def digests():
 
 
 def test_every_op_was_checked_on_1_2_and_4_threads(digests):
-    assert len(digests) == 17
+    assert len(digests) == 22
     assert all(set(per_threads) == {"1", "2", "4"} for per_threads in digests.values())
 
 
 @pytest.mark.parametrize("op", [
     "conv2d forward F=24", "conv2d backward input F=24 stride 1", "conv2d backward input F=24 stride 2",
     "conv2d backward kernels F=24", "conv2d backward kernels F=32", "conv2d backward kernels float64",
-    "conv2d backward bias", "max_pool2d forward", "max_pool2d backward", "max_pool2d backward overlapping",
+    "conv2d backward bias", "conv2d backward kernels dilated", "conv2d backward input dilated",
+    "depthwise2d forward", "depthwise2d backward input", "depthwise2d backward kernels", "max_pool2d forward",
+    "max_pool2d backward", "max_pool2d backward overlapping",
     "avg_pool2d forward 3x3/1", "avg_pool2d backward overlapping", "global_avg_pool2d forward", "gelu forward",
     "sigmoid backward", "prelu slope gradient, one slope", "prelu slope gradient, per channel",
 ])

@@ -1,6 +1,6 @@
 """GPU compile tier: every GPU kernel of kernels/ compiled for real, on a machine without a GPU (issue 8).
 
-* numba-cuda kernels (:mod:`kernels.conv2d.gpu`, :mod:`kernels.pool2d.gpu`):
+* numba-cuda kernels (:mod:`kernels.conv2d.gpu`, :mod:`kernels.pool2d.gpu`, :mod:`kernels.depthwise2d.gpu`):
   the GPU functions are run on small NumPy arrays with the launch replaced by a
   recorder (which then does the step with the kernel's array-operation twin),
   so the signatures compiled are exactly those the launch code passes
@@ -40,6 +40,7 @@ NVRTC_ARCHES = ("compute_90", "compute_80")
 NUMBA_CUDA_KERNELS = (
     ("conv2d", "im2col"), ("conv2d", "col2im"),
     ("pool2d", "max_forward"), ("pool2d", "max_backward"), ("pool2d", "avg_forward"), ("pool2d", "avg_backward"),
+    ("depthwise2d", "forward"), ("depthwise2d", "backward_input"),
 )
 
 
@@ -70,9 +71,10 @@ def recorded_launches():
     from numba import typeof
 
     from kernels.conv2d import gpu as conv_gpu
+    from kernels.depthwise2d import gpu as depthwise_gpu
     from kernels.pool2d import gpu as pool_gpu
 
-    modules = {"conv2d": conv_gpu, "pool2d": pool_gpu}
+    modules = {"conv2d": conv_gpu, "pool2d": pool_gpu, "depthwise2d": depthwise_gpu}
     by_function = {getattr(m.cuda_kernels(), name): (family, name)
                    for family, m in modules.items() for name in vars(m.cuda_kernels())}
     record = {}
@@ -93,11 +95,15 @@ def recorded_launches():
             x = rng.standard_normal((2, 6, 5, 3)).astype(dtype)
             k = rng.standard_normal((4, 3, 3, 2)).astype(dtype)
             b = np.zeros((4, 1), dtype)
-            for stride, padding in ((1, 0), ((2, 1), (1, 1))):
-                out = conv_gpu.conv2d_forward_gpu(x, k, b, stride, padding)
+            for stride, padding, dilation in ((1, 0, 1), ((2, 1), (1, 1), (2, 1))):
+                out = conv_gpu.conv2d_forward_gpu(x, k, b, stride, padding, dilation)
                 g = np.ones_like(out)
-                conv_gpu.conv2d_backward_input_gpu(g, k, x.shape, stride, padding)
-                conv_gpu.conv2d_backward_kernels_gpu(g, x, k.shape, stride, padding)
+                conv_gpu.conv2d_backward_input_gpu(g, k, x.shape, stride, padding, dilation)
+                conv_gpu.conv2d_backward_kernels_gpu(g, x, k.shape, stride, padding, dilation)
+            if dtype != np.float16:  # float16 is refused by the layers; depthwise computes in the input's dtype
+                kd = rng.standard_normal((6, 1, 3, 2)).astype(dtype)
+                out = depthwise_gpu.depthwise2d_forward_gpu(x, kd, np.zeros((6, 1), dtype), (2, 1), 1, (1, 2))
+                depthwise_gpu.depthwise2d_backward_input_gpu(np.ones_like(out), kd, x.shape, (2, 1), 1, (1, 2))
             for pool, stride in (((2, 2), None), ((3, 2), (1, 2))):
                 out, argmax = pool_gpu.max_pool2d_forward_gpu(x, pool, stride)
                 pool_gpu.max_pool2d_backward_gpu(np.ones_like(out), argmax, x.shape, pool, stride)
@@ -111,11 +117,13 @@ def recorded_launches():
 
 def test_every_numba_cuda_kernel_is_launched_and_listed(recorded_launches):
     from kernels.conv2d import gpu as conv_gpu
+    from kernels.depthwise2d import gpu as depthwise_gpu
     from kernels.pool2d import gpu as pool_gpu
 
     _, record = recorded_launches
     defined = {("conv2d", n) for n in vars(conv_gpu.cuda_kernels())} | {
-        ("pool2d", n) for n in vars(pool_gpu.cuda_kernels())}
+        ("pool2d", n) for n in vars(pool_gpu.cuda_kernels())} | {
+        ("depthwise2d", n) for n in vars(depthwise_gpu.cuda_kernels())}
     assert defined == set(NUMBA_CUDA_KERNELS), "a kernel was added or removed: update NUMBA_CUDA_KERNELS"
     assert set(record) == defined, f"kernels never launched by the cases: {sorted(defined - set(record))}"
     # float32 and float64 (float16 computes in float32): two signatures per kernel

@@ -153,4 +153,4 @@ def _version() -> str:
 
 
 # The converters register themselves when their modules are imported.
-from . import activations, attention, blocks, convolution, core, recurrent  # noqa: E402, F401
+from . import activations, attention, blocks, convolution, convolution_variants, core, recurrent  # noqa: E402, F401

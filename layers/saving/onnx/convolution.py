@@ -10,6 +10,8 @@ kernels ``(F, C, kh, kw)`` are ONNX's OIHW weights as they are.
 
 from __future__ import annotations
 
+from kernels.geometry import padding_amounts
+
 from ...convolution import AveragePooling2D, Convolution2D, GlobalAveragePooling2D, MaxPooling2D
 from .registry import register_converter
 
@@ -24,13 +26,20 @@ def _in_nchw(graph, x, op_type, *inputs, **attributes):
     return graph.node("Transpose", [out], perm=list(TO_NHWC))
 
 
+def conv_pads(layer, input_hw) -> list:
+    """ONNX's ``pads`` ``[top, left, bottom, right]`` of the layer's padding (``"same"`` resolved for ``input_hw``)."""
+    (top, bottom), (left, right) = padding_amounts(layer.padding, input_hw, layer.kernel_size, layer.stride,
+                                                   layer.dilation)
+    return [top, left, bottom, right]
+
+
 @register_converter(Convolution2D)
 def _convolution2d(layer, graph, x):
-    """out = conv(xpad, K) + bias with the layer's stride and symmetric zero padding (section 22.2)."""
-    (ph, pw), (kh, kw) = layer.padding, layer.kernel_size
+    """out = conv(xpad, K) + bias with the layer's stride, padding, dilation and groups (section 22.2)."""
     return _in_nchw(graph, x, "Conv", graph.constant(layer.kernels, "kernels"),
                     graph.constant(layer.biases.reshape(-1), "biases"),
-                    kernel_shape=[kh, kw], strides=list(layer.stride), pads=[ph, pw, ph, pw])
+                    kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                    pads=conv_pads(layer, x.shape[1:3]), dilations=list(layer.dilation), group=layer.groups)
 
 
 @register_converter(MaxPooling2D)
