@@ -78,6 +78,22 @@ def _float32_from_bits(typingctx, bits):
     return types.float32(bits), codegen
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` with one rounding (``llvm.fma``: the FMA instruction, or an exact library call).
+
+    ``a * b - fma(a, b, -(a * b))`` splits a product into two floats exactly (the
+    error of the rounded product), which ``contract`` alone does not promise.
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
 # ============================================================================ vector math
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
@@ -264,14 +280,14 @@ _ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1
           1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
 _ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
           6.05183413124413191e-2, 2.33520497626869185e-3)
-# 1, 2, 1/sqrt(pi), the two branch points, 16 (t = floor(16 y) / 16), underflow cut
-_ERF_K = (1.0, 2.0, 5.6418958354775628695e-1, 0.46875, 4.0, 16.0, 26.75)
+# 1, 2, 1/sqrt(pi), the two branch points, 16 (t = floor(16 y) / 16), erfc's and exp(-y^2)'s underflow
+_ERF_K = (1.0, 2.0, 5.6418958354775628695e-1, 0.46875, 4.0, 16.0, 26.75, 27.5)
 _ERF64 = (_ERF_A, _ERF_B, _ERF_C, _ERF_D, _ERF_P, _ERF_Q, _ERF_K)
 
 
 @njit(inline="always", **_OPTS)
-def _erfc_cody(x, coefficients):
-    """erfc(x) from Cody's three rational approximations, evaluated together and selected.
+def _erfc_exp_cody(x, coefficients):
+    """(erfc(x), exp(-x^2)) from Cody's three rational approximations, evaluated together and selected.
 
     |x| <= 0.46875: erfc = 1 - x P1(x^2) / Q1(x^2); |x| <= 4: erfc = e^(-x^2) P2(|x|) / Q2(|x|);
     |x| > 4: erfc = e^(-x^2) / |x| (1/sqrt(pi) - R(1/x^2)), R rewritten as a ratio of
@@ -282,7 +298,7 @@ def _erfc_cody(x, coefficients):
     this large by itself, and a call in the loop stops vectorisation.
     """
     a, b, c, d, pp, qq, k = coefficients
-    one, two, sqrpi, thresh, four, sixteen, cutoff = k
+    one, two, sqrpi, thresh, four, sixteen, cutoff, edge = k
     zero = one - one
     y = abs(x)
     z = y * y
@@ -338,54 +354,69 @@ def _erfc_cody(x, coefficients):
     den = den1 if inner else (den2 if middle else den3)
     ratio = num / den
     t = np.floor(y * sixteen) / sixteen
-    big = ratio * vexp2(-(t * t), -((y - t) * (y + t)))
+    e = vexp2(-(t * t), -((y - t) * (y + t)))
+    big = ratio * e
     if y >= cutoff:  # erfc(y) underflows to 0 (this also keeps inf - inf out)
         big = zero
+    if y > edge:  # exp(-y^2) is 0 from y = 27.3 on; y = inf would give inf - inf
+        e = zero
     big = two - big if x < zero else big
-    return ratio if inner else big
+    return (ratio if inner else big), e
+
+
+@njit(inline="always", **_OPTS)
+def _erfc_exp_f64(x):
+    return _erfc_exp_cody(x, _ERF64)
 
 
 @njit(inline="always", **_OPTS)
 def _erfc_f64(x):
-    return _erfc_cody(x, _ERF64)
+    return _erfc_exp_cody(x, _ERF64)[0]
 
 
-# float32: erfc(y) = t exp(-y^2 + P(t)), t = 1 / (1 + y/2), y >= 0 (the form of Chebyshev-fitted
-# erfc approximations), with P a degree-10 polynomial in u = t - 0.58 fitted here to minimise the
-# maximum error on 0 <= y <= 10.5 (fit error 6.7e-9, well below float32's 6e-8; erfc(10.5) underflows
-# float32). One division, one exp and 10 Horner steps instead of Cody's three rationals.
-_ERFC32_CENTER = 0.58
-_ERFC32_P = tuple(np.float32(c) for c in (
-    -0.5631567904869844, 1.3681188641341113, 0.09476401678063606, -0.4069025173497589,
-    -0.03965807870121835, 0.29620301054988424, -0.046290911614724144, -0.24872397576851898,
-    0.13384366079287216, 0.14940835865622556, -0.13370337502964164,
+# float32: erfc(y) = t R(t) exp(-y^2), t = 1 / (1 + p y), y >= 0, R a degree-9 polynomial in
+# u = t - c fitted here to the relative error of erfcx(y) / t on 0 <= y <= 10.5 with float32
+# coefficients (fit error 3.2e-9, well below float32's 6e-8; erfc(10.5) underflows float32); c is
+# where R(c) rounds to float32 almost exactly. y^2 is split exactly by an FMA, so exp(-y^2) has no
+# error amplified by y^2; the same exp(-y^2) is the Gaussian density GELU's backward needs.
+_ERFC32_SLOPE = 0.41999998688697815
+_ERFC32_CENTER = 0.5136229395866394
+_ERFC32_R = tuple(np.float32(c) for c in (
+    0.44911617040634155, 0.6752460598945618, 0.7177020907402039, 0.46623891592025757,
+    0.06759145855903625, -0.15630167722702026, -0.0765916183590889, 0.07060887664556503,
+    0.04050321504473686, -0.04100038483738899,
 ))
 
 
 @njit(inline="always", **_OPTS)
-def _erfc_f32(x):
-    """erfc(x) in float32 arithmetic (within a few ulps); erfc(-x) = 2 - erfc(x)."""
-    c = _ERFC32_P
+def _erfc_exp_f32(x):
+    """(erfc(x), exp(-x^2)) in float32 arithmetic (erfc within a few ulps); erfc(-x) = 2 - erfc(x)."""
+    c = _ERFC32_R
     one = np.float32(1.0)
     y = abs(x)
-    t = one / (one + np.float32(0.5) * y)
+    t = one / (one + np.float32(_ERFC32_SLOPE) * y)
     u = t - np.float32(_ERFC32_CENTER)
-    p = c[10]
-    p = p * u + c[9]
-    p = p * u + c[8]
-    p = p * u + c[7]
-    p = p * u + c[6]
-    p = p * u + c[5]
-    p = p * u + c[4]
-    p = p * u + c[3]
-    p = p * u + c[2]
-    p = p * u + c[1]
-    p = p * u + c[0]
-    s = np.floor(y * np.float32(16.0)) / np.float32(16.0)  # s^2 exact: no error amplified by y^2
-    e = t * vexp2(-(s * s), p - (y - s) * (y + s))
-    if y >= np.float32(10.5):  # underflows to 0 (also keeps inf - inf out)
+    r = c[9]
+    r = r * u + c[8]
+    r = r * u + c[7]
+    r = r * u + c[6]
+    r = r * u + c[5]
+    r = r * u + c[4]
+    r = r * u + c[3]
+    r = r * u + c[2]
+    r = r * u + c[1]
+    r = r * u + c[0]
+    square = y * y
+    e = vexp2(-square, -_fma(y, y, -square))  # exp(-y^2), y^2 = square + its rounding error
+    if y >= np.float32(10.5):  # underflows to 0 (also keeps inf - inf and NaN out)
         e = np.float32(0.0)
-    return np.float32(2.0) - e if x < np.float32(0.0) else e
+    q = (t * r) * e
+    return (np.float32(2.0) - q if x < np.float32(0.0) else q), e
+
+
+@njit(inline="always", **_OPTS)
+def _erfc_f32(x):
+    return _erfc_exp_f32(x)[0]
 
 
 # ============================================================================ dtype-generic names
@@ -417,8 +448,13 @@ def vexp2(a, b):
 
 
 def verfc(x):
-    """erfc(x): Cody's rational approximations (float64), a fitted t exp(-x^2 + P(t)) (float32)."""
+    """erfc(x): Cody's rational approximations (float64), a fitted t R(t) exp(-x^2) (float32)."""
     return math.erfc(x)
+
+
+def verfc_exp(x):
+    """(erfc(x), exp(-x^2)) from one evaluation: GELU's backward needs both."""
+    return math.erfc(x), math.exp(-x * x)
 
 
 def _by_dtype(f32, f64):
@@ -452,6 +488,7 @@ for _generic, _f32, _f64 in (
     overload(_generic, jit_options=_OPTS)(_by_dtype(_f32, _f64))
 # erfc is too large for LLVM's inliner: inline it at Numba's level (a call stops vectorisation)
 overload(verfc, jit_options=_OPTS, inline="always")(_by_dtype(_erfc_f32, _erfc_f64))
+overload(verfc_exp, jit_options=_OPTS, inline="always")(_by_dtype(_erfc_exp_f32, _erfc_exp_f64))
 
 
 # ============================================================================ kernels
@@ -685,12 +722,12 @@ def gelu_fwd(x, out):
 def gelu_bwd(g, x, out):
     """Phi(x) + x phi(x)."""
     half = x.dtype.type(0.5)
-    mhalf = x.dtype.type(-0.5)
     sqrt2 = x.dtype.type(SQRT2)
     c = x.dtype.type(INV_SQRT_2PI)
     for i in range(x.size):
         v = x[i]
-        out[i] = g[i] * (half * verfc(-v / sqrt2) + v * vexp(mhalf * v * v) * c)
+        complement, gauss = verfc_exp(-v / sqrt2)  # erfc(-x / sqrt 2), exp(-x^2 / 2)
+        out[i] = g[i] * (half * complement + v * gauss * c)
 
 
 @njit(**_OPTS_NO_FMA)

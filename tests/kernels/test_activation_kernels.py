@@ -333,6 +333,30 @@ def test_vector_math_accuracy(dtype):
     np.testing.assert_array_equal(out, [1.0, -1.0, 1.0, -1.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erfc_and_gaussian_from_one_evaluation(dtype):
+    """verfc_exp (GELU's backward): erfc bit-equal to verfc, exp(-x^2) within 4 ulps, 0 at +-inf."""
+    dtype = np.dtype(dtype)
+    hi = 11.0 if dtype == np.float32 else 28.0
+    x = np.concatenate([np.linspace(-hi, hi, 40001), [np.inf, -np.inf]]).astype(dtype)
+    both = np.empty((2, x.size), dtype)
+    _both_loop(x, both)
+    alone = np.empty_like(x)
+    _run_loop(cpu.verfc, x, alone)
+    np.testing.assert_array_equal(both[0], alone)
+    exact = np.exp(-np.square(x[:-2].astype(np.longdouble))).astype(np.float64)
+    normal = exact > np.finfo(dtype).tiny
+    err = np.abs(both[1, :-2][normal] - exact[normal]) / exact[normal] / float(np.finfo(dtype).eps)
+    assert err.max() <= 4.0, float(err.max())
+    np.testing.assert_array_equal(both[1, -2:], [0.0, 0.0])
+
+
+@njit(error_model="numpy")
+def _both_loop(x, out):
+    for i in range(x.size):
+        out[0, i], out[1, i] = cpu.verfc_exp(x[i])
+
+
 _LOOPS = {}
 
 
