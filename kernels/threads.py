@@ -69,7 +69,7 @@ def run_rows(kernel, n_rows, n_elements, *args, min_elements=None, align=1):
     Notes
     -----
     The rows are cut into chunks that the calling thread and
-    ``numba.get_num_threads() - 1`` helper threads take one at a time from a
+    ``parallel_threads() - 1`` helper threads take one at a time from a
     shared counter. A helper that has not started when the caller runs out of
     chunks is cancelled, so the caller never waits for a thread the OS has not
     scheduled (another process, or OpenBLAS's spinning workers after a GEMM,

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core.extending import intrinsic, overload
 
-from kernels.jit import njit
+from kernels.jit import njit, parallel_threads
 from kernels.threads import helper_pool, run_rows
 
 from .catalog import (BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2,
@@ -834,8 +833,8 @@ PARALLEL_MIN_SIZE_COMPUTE = 1 << 19
 
 def _run(kernel, arrays, scalars=()):
     """``kernel(*arrays, *scalars)``; large arrays (see :data:`PARALLEL_MIN_SIZE`) are cut along
-    axis 0 into one chunk per thread (``numba.get_num_threads()``). Returns the chunks' results."""
-    threads = numba.get_num_threads()
+    axis 0 into one chunk per thread (:func:`kernels.jit.parallel_threads`). Returns the chunks' results."""
+    threads = parallel_threads()
     rows = arrays[0].shape[0]
     threshold = PARALLEL_MIN_SIZE_COMPUTE if kernel in _COMPUTE_BOUND else PARALLEL_MIN_SIZE
     if not threshold or arrays[0].size < threshold or threads < 2 or rows < threads:
