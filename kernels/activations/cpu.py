@@ -25,8 +25,8 @@ from llvmlite import ir
 from numba import types
 from numba.core.extending import intrinsic, overload
 
-from kernels.jit import njit, parallel_threads
-from kernels.threads import helper_pool, run_rows
+from kernels.jit import njit
+from kernels.threads import run_rows
 
 from .catalog import (BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2,
                       check_prelu_slopes)
@@ -155,6 +155,12 @@ def _expm1_parts_f32(a, b):
     if x < -hi:
         a = -hi
         b = np.float32(0.0)
+    return _expm1_parts_unclamped_f32(a, b)
+
+
+@njit(inline="always", **_OPTS)
+def _expm1_parts_unclamped_f32(a, b):
+    """:func:`_expm1_parts_f32` for |a + b| <= 150 (outside, garbage the caller must discard)."""
     rnd = np.float32(_ROUND_32)
     kf = ((a + b) * np.float32(_LOG2E) + rnd) - rnd
     r = ((a - kf * np.float32(_LN2_HI_32)) + b) - kf * np.float32(_LN2_LO_32)
@@ -181,6 +187,12 @@ def _exp2_f64(a, b):
 @njit(**_OPTS)
 def _exp2_f32(a, b):
     p, s1, s2, k = _expm1_parts_f32(a, b)
+    return ((p + np.float32(1.0)) * s1) * s2
+
+
+@njit(inline="always", **_OPTS)
+def _exp2_unclamped_f32(a, b):
+    p, s1, s2, k = _expm1_parts_unclamped_f32(a, b)
     return ((p + np.float32(1.0)) * s1) * s2
 
 
@@ -406,8 +418,8 @@ def _erfc_exp_f32(x):
     r = r * u + c[1]
     r = r * u + c[0]
     square = y * y
-    e = vexp2(-square, -_fma(y, y, -square))  # exp(-y^2), y^2 = square + its rounding error
-    if y >= np.float32(10.5):  # underflows to 0 (also keeps inf - inf and NaN out)
+    e = _exp2_unclamped_f32(-square, -_fma(y, y, -square))  # exp(-y^2), y^2 = square + its rounding error
+    if y >= np.float32(10.5):  # underflows to 0 (and discards the unclamped exp's garbage from y^2 > 150 on)
         e = np.float32(0.0)
     q = (t * r) * e
     return (np.float32(2.0) - q if x < np.float32(0.0) else q), e
@@ -719,13 +731,17 @@ def gelu_fwd(x, out):
 
 @njit(**_OPTS)
 def gelu_bwd(g, x, out):
-    """Phi(x) + x phi(x)."""
+    """Phi(x) + x phi(x).
+
+    -x / sqrt 2 as a product, not the forward's quotient: the extra rounding changes both terms by
+    x^2 ulps of tiny values in the tails, far below the O(1) terms' rounding that bounds the gradient.
+    """
     half = x.dtype.type(0.5)
-    sqrt2 = x.dtype.type(SQRT2)
+    inv_sqrt2 = x.dtype.type(1.0 / SQRT2)
     c = x.dtype.type(INV_SQRT_2PI)
     for i in range(x.size):
         v = x[i]
-        complement, gauss = verfc_exp(-v / sqrt2)  # erfc(-x / sqrt 2), exp(-x^2 / 2)
+        complement, gauss = verfc_exp(-v * inv_sqrt2)  # erfc(-x / sqrt 2), exp(-x^2 / 2)
         out[i] = g[i] * (half * complement + v * gauss * c)
 
 
@@ -831,23 +847,23 @@ def mish_bwd(g, x, out):
 PARALLEL_MIN_SIZE = 1 << 22
 PARALLEL_MIN_SIZE_COMPUTE = 1 << 19
 
-def _run(kernel, arrays, scalars=()):
-    """``kernel(*arrays, *scalars)``; large arrays (see :data:`PARALLEL_MIN_SIZE`) are cut along
-    axis 0 into one chunk per thread (:func:`kernels.jit.parallel_threads`). Returns the chunks' results."""
-    threads = parallel_threads()
-    rows = arrays[0].shape[0]
-    threshold = PARALLEL_MIN_SIZE_COMPUTE if kernel in _COMPUTE_BOUND else PARALLEL_MIN_SIZE
-    if not threshold or arrays[0].size < threshold or threads < 2 or rows < threads:
-        return [kernel(*arrays, *scalars)]
-    step = -(-rows // threads)
-    if arrays[0].ndim == 1:
-        step = -(-step // 16) * 16  # whole cache lines per chunk
-    starts = range(0, rows, step)
-    pool = helper_pool(threads - 1)  # the calling thread runs the first chunk
-    futures = [pool.submit(kernel, *(a[lo:lo + step] for a in arrays), *scalars) for lo in starts[1:]]
-    results = [kernel(*(a[:step] for a in arrays), *scalars)]
-    results.extend(f.result() for f in futures)
-    return results
+def _run(kernel, arrays, scalars=(), compute_bound=None):
+    """``kernel(*arrays, *scalars)``; large arrays (see :data:`PARALLEL_MIN_SIZE`) are cut along axis 0
+    into chunks that the calling thread and the helper threads take in turn (:func:`kernels.threads.run_rows`).
+    ``compute_bound``: whether the kernel evaluates an exp or erfc per element (looked up when None)."""
+    size = arrays[0].size
+    if compute_bound is None:
+        compute_bound = kernel in _COMPUTE_BOUND
+    threshold = PARALLEL_MIN_SIZE_COMPUTE if compute_bound else PARALLEL_MIN_SIZE
+    if not threshold or size < threshold:
+        kernel(*arrays, *scalars)
+        return
+
+    def rows(r0, r1):
+        kernel(*(a[r0:r1] for a in arrays), *scalars)
+
+    # 1-D chunks start at multiples of 16 elements: whole cache lines per thread
+    run_rows(rows, arrays[0].shape[0], size, min_elements=threshold, align=16 if arrays[0].ndim == 1 else 1)
 
 
 #: Elements per block of a reduction (PReLU's slope gradient): fixed, whatever the number of threads.
@@ -935,19 +951,84 @@ def prelu_alpha(alpha, x):
     return a
 
 
+def _plan(kernel, scalars=()):
+    """``(kernel, scalars, compute_bound)``: a kernel and its scalar arguments, ready to run."""
+    return kernel, scalars, kernel in _COMPUTE_BOUND
+
+
+def forward_plan(name, dtype, params):
+    """``(kernel, scalars, compute_bound)`` computing y = f(x) as ``kernel(x, out, *scalars)`` (flat arrays
+    of ``dtype``), or None when the call also reads arrays (PReLU's slopes, RReLU's drawn slopes,
+    NoisyReLU's noise).
+
+    ``params``: resolved (:func:`kernels.activations.catalog.resolve_params`). The scalars are cast to
+    ``dtype``, so that float32 stays float32 inside the loop.
+    """
+    dt = np.dtype(dtype).type
+    if name in _UNARY_FORWARD:
+        return _plan(_UNARY_FORWARD[name])
+    if name == "gelu":
+        return _plan(gelu_tanh_fwd if params["approximate"] == "tanh" else gelu_fwd)
+    if name == "leaky_relu":
+        return _plan(leaky_fwd, (dt(params["alpha"]),))
+    if name == "rrelu" and params["slopes"] is None:
+        return _plan(leaky_fwd, (dt(_rrelu_mean(params)),))
+    if name == "elu":
+        return _plan(scaled_elu_fwd, (dt(1.0), dt(params["alpha"])))
+    if name == "selu":
+        return _plan(scaled_elu_fwd, (dt(SELU_SCALE), dt(SELU_ALPHA)))
+    if name == "noisy_relu" and params["noise"] is None:
+        return _plan(relu_fwd)
+    return None
+
+
+def backward_plan(name, dtype, params):
+    """``(kernel, scalars, compute_bound)`` computing dE/dx as ``kernel(grad_output, t, out, *scalars)``,
+    ``t`` the tensor :data:`catalog.BACKWARD_NEEDS` names, or None when the call also reads arrays
+    (see :func:`forward_plan`)."""
+    dt = np.dtype(dtype).type
+    if name in _BINARY_BACKWARD:
+        return _plan(_BINARY_BACKWARD[name])
+    if name == "gelu":
+        return _plan(gelu_tanh_bwd if params["approximate"] == "tanh" else gelu_bwd)
+    if name == "leaky_relu":
+        return _plan(leaky_bwd, (dt(params["alpha"]),))
+    if name == "rrelu" and params["slopes"] is None:
+        return _plan(leaky_bwd, (dt(_rrelu_mean(params)),))
+    if name == "elu":
+        return _plan(scaled_elu_bwd, (dt(1.0), dt(params["alpha"])))
+    if name == "selu":
+        return _plan(scaled_elu_bwd, (dt(SELU_SCALE), dt(SELU_SCALE * SELU_ALPHA)))
+    return None
+
+
+def run_forward(plan, x, out=None):
+    """y = f(x) by a :func:`forward_plan` into ``out`` (allocated when None); C-contiguous arrays."""
+    kernel, scalars, compute_bound = plan
+    if out is None:
+        out = np.empty_like(x)
+    _run(kernel, (x.ravel(), out.ravel()), scalars, compute_bound)
+    return out
+
+
+def run_backward(plan, grad_output, t, out=None):
+    """dE/dx by a :func:`backward_plan` into ``out`` (allocated when None); C-contiguous arrays."""
+    kernel, scalars, compute_bound = plan
+    if out is None:
+        out = np.empty_like(grad_output)
+    _run(kernel, (grad_output.ravel(), t.ravel(), out.ravel()), scalars, compute_bound)
+    return out
+
+
 def forward(name, x, out=None, **params):
     """y = f(x) for activation ``name`` into ``out`` (allocated when None); ``params`` resolved,
     ``x``, ``out`` and the arrays in params pass :func:`supports`."""
+    plan = forward_plan(name, x.dtype, params)
+    if plan is not None:
+        return run_forward(plan, x, out)
     out = np.empty_like(x) if out is None else out
     xf, of = _flat(x), _flat(out)
-    dt = x.dtype.type
-    if name in _UNARY_FORWARD:
-        _run(_UNARY_FORWARD[name], (xf, of))
-    elif name == "gelu":
-        _run(gelu_tanh_fwd if params["approximate"] == "tanh" else gelu_fwd, (xf, of))
-    elif name == "leaky_relu":
-        _run(leaky_fwd, (xf, of), (dt(params["alpha"]),))
-    elif name == "prelu":
+    if name == "prelu":
         alpha = prelu_alpha(params["alpha"], x)
         if alpha.size == 1:
             _run(leaky_fwd, (xf, of), (alpha[0],))
@@ -955,19 +1036,9 @@ def forward(name, x, out=None, **params):
             c = alpha.size
             _run(prelu_channels_fwd, (xf.reshape(-1, c), of.reshape(-1, c)), (alpha,))
     elif name == "rrelu":
-        if params["slopes"] is None:
-            _run(leaky_fwd, (xf, of), (dt(_rrelu_mean(params)),))
-        else:
-            _run(rrelu_fwd, (xf, _flat(params["slopes"]), of))
-    elif name == "elu":
-        _run(scaled_elu_fwd, (xf, of), (dt(1.0), dt(params["alpha"])))
-    elif name == "selu":
-        _run(scaled_elu_fwd, (xf, of), (dt(SELU_SCALE), dt(SELU_ALPHA)))
+        _run(rrelu_fwd, (xf, _flat(params["slopes"]), of))
     elif name == "noisy_relu":
-        if params["noise"] is None:
-            _run(relu_fwd, (xf, of))
-        else:
-            _run(noisy_relu_fwd, (xf, _flat(params["noise"]), of))
+        _run(noisy_relu_fwd, (xf, _flat(params["noise"]), of))
     else:  # pragma: no cover - catalog and kernels list the same names
         raise AssertionError(name)
     return out
@@ -977,29 +1048,16 @@ def backward(name, grad_output, x, y, out=None, **params):
     """dE/dx for activation ``name`` into ``out`` (allocated when None); reads ``y`` or ``x`` as
     :data:`catalog.BACKWARD_NEEDS` says."""
     t = y if BACKWARD_NEEDS[name] == "output" else x
-    out = np.empty_like(grad_output) if out is None else out
-    gf, tf, of = _flat(grad_output), _flat(t), _flat(out)
-    dt = t.dtype.type
-    if name in _BINARY_BACKWARD:
-        _run(_BINARY_BACKWARD[name], (gf, tf, of))
-    elif name == "gelu":
-        _run(gelu_tanh_bwd if params["approximate"] == "tanh" else gelu_bwd, (gf, tf, of))
-    elif name == "leaky_relu":
-        _run(leaky_bwd, (gf, tf, of), (dt(params["alpha"]),))
-    elif name == "prelu":
+    plan = backward_plan(name, t.dtype, params)
+    if plan is not None:
+        return run_backward(plan, grad_output, t, out)
+    if name == "prelu":
         return prelu_backward(grad_output, x, params["alpha"], out=out)[0]
-    elif name == "rrelu":
-        if params["slopes"] is None:
-            _run(leaky_bwd, (gf, tf, of), (dt(_rrelu_mean(params)),))
-        else:
-            _run(rrelu_bwd, (gf, tf, _flat(params["slopes"]), of))
-    elif name == "elu":
-        _run(scaled_elu_bwd, (gf, tf, of), (dt(1.0), dt(params["alpha"])))
-    elif name == "selu":
-        _run(scaled_elu_bwd, (gf, tf, of), (dt(SELU_SCALE), dt(SELU_SCALE * SELU_ALPHA)))
-    else:  # pragma: no cover
-        raise AssertionError(name)
-    return out
+    if name == "rrelu":
+        out = np.empty_like(grad_output) if out is None else out
+        _run(rrelu_bwd, (_flat(grad_output), _flat(t), _flat(params["slopes"]), _flat(out)))
+        return out
+    raise AssertionError(name)  # pragma: no cover
 
 
 def prelu_backward(grad_output, x, alpha, out=None):
