@@ -25,7 +25,7 @@ import numpy as np
 from ..geometry import conv2d_geometry
 from ..jit import njit
 from ..threads import run_rows
-from . import reference
+from . import direct, reference
 from .registers import stack_pointer
 
 #: Target size in bytes of one chunk of the im2col matrix (measured: 1-4 MiB are equivalent here).
@@ -33,8 +33,21 @@ CHUNK_BYTES = 2 << 20
 
 #: Forward by the fused Numba kernel (:func:`conv_forward_rows`) instead of im2col + NumPy GEMM.
 USE_NUMBA_GEMM = True
-#: Smallest product (multiply-adds) run by the Numba kernels; below it, per-call costs favour NumPy's GEMM.
-NUMBA_GEMM_MIN_MACS = 1 << 23
+#: None: the Numba GEMM or im2col + NumPy GEMM, whichever :func:`_path_cost_us` finds cheaper; an int: the
+#: Numba GEMM from this many multiply-adds on (a fixed threshold, as before; tests set 0 to force it).
+NUMBA_GEMM_MIN_MACS = None
+#: The direct kernels (:mod:`kernels.conv2d.direct`) where :func:`_direct_pays` finds them cheaper.
+USE_DIRECT = True
+#: Microseconds on one core (float32, 2-core AMD EPYC, fitted to 11 measured geometries within 10-25 %,
+#: docs/design/kernels.md): per call, per output pixel (im2col row), per pixel x tap, per multiply-add;
+#: for the direct kernels per tile of 16 pixels x 16 channels and per tile x tap.
+PATH_COST_US = {
+    "blas": {"call": 9.5, "pixel": 0.023, "pixel_tap": 1.29e-5, "mac": 1.75e-5},
+    "numba": {"call": 20.5, "pixel": 0.0197, "pixel_tap": 4.83e-5, "mac": 8.5e-6},
+    "direct": {"call": 4.7, "tile": 0.0648, "tile_tap": 2.44e-3},
+    # kernel gradient: per multiply-add, up to 96 taps per kernel row and above (cache misses on the taps)
+    "direct_kernels": {"call": 30.0, "mac": 1.12e-5, "mac_wide": 3.1e-5, "wide_taps": 96},
+}
 #: Size in bytes of the ``cols`` block of one thread in :func:`conv_forward_rows` (fits the L2 cache).
 BLOCK_BYTES = 256 << 10
 #: Size in bytes of the transposed ``g`` block of one thread in :func:`conv_backward_kernels_rows`.
@@ -499,15 +512,63 @@ def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, out_h, out_w
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
+def _path_cost_us(path, rows, k_total, n_outputs):
+    """Estimated microseconds of a ``(rows, k_total) @ (k_total, n_outputs)`` convolution product on one core by
+    ``path`` ("numba": im2col blocks + :func:`gemm_kf`/:func:`gemm_nt`; "blas": im2col + NumPy's GEMM)."""
+    c = PATH_COST_US[path]
+    return c["call"] + rows * (c["pixel"] + k_total * (c["pixel_tap"] + n_outputs * c["mac"]))
+
+
 def _numba_gemm_pays(n_outputs, k_total, rows):
-    """Whether the Numba kernels beat im2col + NumPy GEMM: from :data:`NUMBA_GEMM_MIN_MACS` multiply-adds.
+    """Whether the Numba kernels beat im2col + NumPy GEMM (:func:`_path_cost_us`, or :data:`NUMBA_GEMM_MIN_MACS`).
 
     One rule for the three products of a convolution (they have the same
     ``rows * n_outputs * k_total`` at stride 1), so a training step either
     uses no BLAS at all or only BLAS: mixing them costs the most (OpenBLAS's
     workers spin on the cores the Numba helper threads need).
     """
-    return USE_NUMBA_GEMM and rows * n_outputs * k_total >= NUMBA_GEMM_MIN_MACS
+    if not USE_NUMBA_GEMM:
+        return False
+    if NUMBA_GEMM_MIN_MACS is not None:
+        return rows * n_outputs * k_total >= NUMBA_GEMM_MIN_MACS
+    return _path_cost_us("numba", rows, k_total, n_outputs) <= _path_cost_us("blas", rows, k_total, n_outputs)
+
+
+def _direct_pays(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
+    """Whether :mod:`kernels.conv2d.direct` computes this forward cheaper than both GEMM paths.
+
+    Its kernels take float32, stride 1, a multiple of 8 filters and a padding smaller than the kernel; in
+    float64 their 16-row tiles no longer fit the registers. Estimated cost: per tile of 16 output pixels x
+    16 (or 8) filters, a fixed part and one per tap (:data:`PATH_COST_US`). Where both compute it with
+    :func:`gemm_kf` (a multiple of 16 filters) the two paths give the same bits (same order of the sums).
+    """
+    batch, _, _, channels = shape
+    filters, _, kh, kw = kernel_shape
+    if not USE_DIRECT or dtype != np.float32 or filters % 8 or stride != (1, 1):
+        return False
+    if padding[0] >= kh or padding[1] >= kw:
+        return False
+    c = PATH_COST_US["direct"]
+    tiles = batch * out_h * -(-out_w // 16) * (filters // 16 if filters % 16 == 0 else filters // 8)
+    direct = c["call"] + tiles * (c["tile"] + kh * kw * channels * c["tile_tap"])
+    rows, k_total = batch * out_h * out_w, kh * kw * channels
+    return direct < min(_path_cost_us("numba", rows, k_total, filters), _path_cost_us("blas", rows, k_total, filters))
+
+
+def _direct_kernels_pays(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
+    """Whether :func:`kernels.conv2d.direct.backward_kernels` computes this kernel gradient cheaper than both
+    GEMM paths: float32, stride 1, a multiple of 16 filters, ``kw * C`` a multiple of 8 (:data:`PATH_COST_US`)."""
+    batch, _, _, channels = shape
+    filters, _, kh, kw = kernel_shape
+    if not USE_DIRECT or dtype != np.float32 or filters % 16 or (kw * channels) % 8 or kh * kw * channels < 16:
+        return False
+    if stride != (1, 1) or padding[0] >= kh or padding[1] >= kw:
+        return False
+    c = PATH_COST_US["direct_kernels"]
+    rows, k_total = batch * out_h * out_w, kh * kw * channels
+    macs = rows * k_total * filters
+    direct = c["call"] + macs * (c["mac_wide"] if kw * channels > c["wide_taps"] else c["mac"])
+    return direct < min(_path_cost_us("numba", rows, k_total, filters), _path_cost_us("blas", rows, k_total, filters))
 
 
 def _kernel_matrix(kernels, dtype):
@@ -545,6 +606,9 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0):
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    if _direct_pays(compute, x.shape, kernels.shape, (sh, sw), (ph, pw), out_h, out_w):
+        out = direct.forward(x, kernels, biases, ph, pw)
+        return out if compute == result else out.astype(result)
     k_total = kh * kw * channels
     wm = _kernel_matrix(kernels, compute)
     bias = np.asarray(biases, dtype=compute).reshape(filters)
@@ -619,6 +683,8 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
     batch, height, width, channels = x.shape
     filters, _, kh, kw = (int(s) for s in kernel_shape)
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding)
+    if _direct_kernels_pays(compute, x.shape, kernel_shape, (sh, sw), (ph, pw), out_h, out_w):
+        return np.ascontiguousarray(direct.backward_kernels(g, x, kernel_shape, ph, pw), dtype=result)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     total = batch * out_h
