@@ -61,6 +61,49 @@ def kernel_threads() -> int:
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "neon", "asimd", "sve")
 
 
+#: threadpoolctl's controllers of the BLAS libraries of this process, found on first use of :class:`blas_threads`.
+_blas_controllers: list | None = None
+
+
+def blas_controllers() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process (looked up once, then cached)."""
+    global _blas_controllers
+    if _blas_controllers is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controllers = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    return _blas_controllers
+
+
+class blas_threads:
+    """``with blas_threads(n):`` BLAS calls of the block run on at most ``n`` threads; each count is restored after.
+
+    One C call per BLAS library and direction (about 1 us), unlike ``threadpoolctl.threadpool_limits``,
+    which looks the libraries up again each time. For OpenBLAS, whose thread count is shared by the
+    process, threadpoolctl lets only one Python thread change it at a time (the others leave it alone).
+    """
+
+    __slots__ = ("n", "changed")
+
+    def __init__(self, n: int):
+        self.n = n
+        self.changed: list = []
+
+    def __enter__(self):
+        for controller in blas_controllers():
+            current = controller.get_num_threads()
+            if current is not None and current > self.n:
+                controller.set_num_threads(self.n)
+                self.changed.append((controller, current))
+        return self
+
+    def __exit__(self, *exc):
+        for controller, current in self.changed:
+            controller.set_num_threads(current)
+        self.changed = []
+        return False
+
+
 def thread_pools() -> list[dict]:
     """The thread pools of this process: Numba's, then every BLAS/OpenMP library threadpoolctl finds.
 

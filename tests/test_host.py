@@ -99,3 +99,30 @@ def test_camadas_calls_leave_pytorchs_thread_count_alone():
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert "TORCH THREADS 1" in result.stdout, result.stdout
+
+
+def _blas_counts():
+    return [p["num_threads"] for p in thread_pools() if p["user_api"] == "blas"]
+
+
+def test_blas_threads_caps_every_blas_library_and_restores_it():
+    from backend.host import blas_threads
+
+    before = _blas_counts()
+    with pytest.raises(RuntimeError):
+        with blas_threads(1):
+            assert _blas_counts() == [1] * len(before)
+            raise RuntimeError("restored even so")
+    assert _blas_counts() == before
+
+
+def test_blas_threads_for_limits_only_products_blas_would_split():
+    from kernels import threads
+
+    before = _blas_counts()
+    for macs in (0, threads.BLAS_ALONE_MAX_MACS - 1, threads.BLAS_SPLIT_MIN_MACS):
+        with threads.blas_threads_for(macs):
+            assert _blas_counts() == before  # too small to split, or large enough to: BLAS decides
+    with threads.blas_threads_for(threads.BLAS_ALONE_MAX_MACS):
+        assert _blas_counts() == [1] * len(before)
+    assert _blas_counts() == before

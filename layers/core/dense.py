@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import backend
 from backend.checks import check_bool, check_input, check_positive_int, check_seed
+from kernels.threads import blas_threads_for
 
 from ..base import Layer
 from ..initializers import filled, make_param
@@ -58,7 +61,8 @@ class Dense(Layer):
             )
         backend.get_array_module(input_data, self.W)  # mixed-device TypeError
         self.input = input_data
-        out = input_data @ self.W
+        with blas_threads_for(self._macs(input_data)):  # one BLAS thread for a product too small to split
+            out = input_data @ self.W
         if self.use_bias:
             out += self.b
         return out
@@ -70,11 +74,18 @@ class Dense(Layer):
         if tuple(getattr(grad_output, "shape", ())) != expected:
             raise ValueError(f"Dense: grad_output: expected shape {expected} (the last forward's output), "
                              f"got {tuple(getattr(grad_output, 'shape', ()))}")
-        grad_input = grad_output @ self.W.T
-        grads = [self.input.T @ grad_output]
+        with blas_threads_for(self._macs(grad_output)):
+            grad_input = grad_output @ self.W.T
+            grads = [self.input.T @ grad_output]
         if self.use_bias:
             grads.append(grad_output.sum(axis=0))
         return grad_input, grads
+
+    def _macs(self, batch_array) -> int:
+        """Multiply-adds of one product of this layer on a NumPy batch (0 for other arrays: no BLAS limit)."""
+        if type(batch_array) is not np.ndarray:
+            return 0
+        return batch_array.shape[0] * self.input_size * self.output_size
 
     def output_shape(self, input_shape):
         return (input_shape[0], self.output_size)

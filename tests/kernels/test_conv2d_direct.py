@@ -50,7 +50,7 @@ def test_float32_through_the_dispatcher_takes_the_direct_path_and_matches(monkey
         original = getattr(direct, name)
         monkeypatch.setattr(direct, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((4, 28, 28, 8)).astype(np.float32)
+    x = rng.standard_normal((32, 28, 28, 8)).astype(np.float32)
     k = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
     b = rng.standard_normal((16, 1)).astype(np.float32)
     y = conv2d.conv2d_forward(x, k, b, 1, 1)
