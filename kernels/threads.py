@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from contextlib import nullcontext
 
@@ -57,13 +56,15 @@ def blas_threads_for(macs):
     return blas_threads(1) if BLAS_ALONE_MAX_MACS <= macs < BLAS_SPLIT_MIN_MACS else _NO_LIMIT
 
 
-def helper_pool(workers: int) -> ThreadPoolExecutor:
+def helper_pool(workers: int):
     """The library's helper threads: an executor of ``workers`` threads, created on first use.
 
     Recreated when ``workers`` changes (``numba.set_num_threads``), so every
     caller asking for the same count shares one pool.
     """
     global _helpers
+    from concurrent.futures import ThreadPoolExecutor  # on first use: not at import
+
     with _helpers_lock:
         if _helpers is None or _helpers._max_workers != workers:
             if _helpers is not None:

@@ -35,11 +35,13 @@ Example
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 import backend
 
-from . import cpu, gpu, reference
+from . import cpu, reference
 from .catalog import (
     ACTIVATIONS,
     BACKWARD_NEEDS,
@@ -67,6 +69,14 @@ __all__ = [
     "reference",
     "training_kwargs",
 ]
+
+
+
+def __getattr__(name):  # ``kernels.activations.gpu`` without importing CuPy's side at ``import kernels.activations``
+    if name == "gpu":
+        return importlib.import_module(f"{__name__}.gpu")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Parameters that are arrays of x's shape (split and checked with x).
 _ELEMENTWISE_PARAMS = ("slopes", "noise")
@@ -140,7 +150,7 @@ def implementation(*arrays):
     Raises TypeError when NumPy and CuPy arrays are mixed.
     """
     xp = backend.get_array_module(*arrays)
-    fast = cpu if xp is np else gpu
+    fast = cpu if xp is np else importlib.import_module(f"{__name__}.gpu")  # imported with the first CuPy array
     return fast if fast.supports(*arrays) else reference
 
 

@@ -119,7 +119,8 @@ def test_every_op_was_checked_on_1_2_and_4_threads(digests):
     "conv2d forward F=24", "conv2d backward input F=24 stride 1", "conv2d backward input F=24 stride 2",
     "conv2d backward kernels F=24", "conv2d backward kernels F=32", "conv2d backward kernels float64",
     "conv2d backward bias", "conv2d direct forward F=24", "conv2d direct backward input F=32",
-    "conv2d direct backward kernels F=32", "max_pool2d forward", "max_pool2d backward", "max_pool2d backward overlapping",
+    "conv2d direct backward kernels F=32", "max_pool2d forward", "max_pool2d backward",
+    "max_pool2d backward overlapping",
     "avg_pool2d forward 3x3/1", "avg_pool2d backward overlapping", "global_avg_pool2d forward", "gelu forward",
     "sigmoid backward", "prelu slope gradient, one slope", "prelu slope gradient, per channel",
 ])
