@@ -13,7 +13,7 @@ x 16 (or 8) channels per tile, whose broadcast operand LLVM folds into the FMA.
 * :func:`backward_input`: at stride 1, the forward of the padded output
   gradient with flipped, channel-swapped kernels.
 
-When this path is taken: :func:`kernels.conv2d.cpu._direct_pays`; the
+When this path is taken: ``kernels.conv2d.cpu._direct_pays``; the
 measurements behind it: docs/design/kernels.md.
 """
 
