@@ -57,7 +57,7 @@ PATH_COST_US = {
 PATH_COMPILE_S = {"blas": 0.5, "numba": 6.0, "direct": 1.5, "direct_kernels": 1.6}
 #: Calls a compile is spread over in the cost (a training run of some thousand steps): a path that saves
 #: less than its extra compile time over this many calls is not worth compiling.
-COMPILE_AMORTIZED_CALLS = 20000
+COMPILE_AMORTIZED_CALLS = 5000
 
 #: Size in bytes of the ``cols`` block of one thread in :func:`conv_forward_rows` (fits the L2 cache).
 BLOCK_BYTES = 256 << 10

@@ -133,50 +133,51 @@ def pad_rows(x, xp, ph, pw, r0, r1):
             pf[d + t] = 0
 
 
-@njit(nogil=True, fastmath={"contract"})
-def direct_forward_rows(xp, w, bias, out, kh, kw, q0, q1):
-    """Stride-1 convolution of the output rows ``q0 <= q < q1`` (``q = b * OH + oh``).
-
-    ``xp``: the padded input ``(B, Hp, Wp, C)``, with zero columns for the taps
-    of whole tiles past ``OW`` (they are computed, only valid pixels stored);
-    ``w``: ``(kh, kw*C, F)``; ``out``: ``(B, OH, OW, F)``. Tiles of 16 pixels x
-    16 channels when ``F % 16 == 0``, else 16 x 8 (``F % 8 == 0``).
-    """
+@njit(inline="always", fastmath={"contract"})
+def _forward_rows(xp, w, bias, out, kh, kw, q0, q1, width):
+    """The output rows ``q0 <= q < q1`` of the forward in tiles of 16 pixels x ``width`` (a constant) channels."""
     hp, wp, channels = xp.shape[1], xp.shape[2], xp.shape[3]
     out_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
     xf = xp.reshape(xp.size)
     wf = w.reshape(w.size)
     kk_total = kw * channels
     w_row = kk_total * filters
-    acc16 = numba.carray(stack_pointer(256, out.dtype), (16, 16))
-    acc8 = numba.carray(stack_pointer(128, out.dtype), (16, 8))
+    acc = numba.carray(stack_pointer(256, out.dtype), (16, width))
     for q in range(q0, q1):
         b = q // out_h
         oh = q - b * out_h
-        if filters % 16 == 0:
-            for ow0 in range(0, out_w, 16):
-                n = min(16, out_w - ow0)
-                for f0 in range(0, filters, 16):
-                    _zero(acc16, 16, 16)
-                    for i in range(kh):
-                        base = ((b * hp + oh + i) * wp + ow0) * channels
-                        _outer16(xf, base, base + 8 * channels, channels, 1, wf, i * w_row + f0, filters,
-                                 kk_total, acc16, 16)
-                    for r in range(n):
-                        for t in range(16):
-                            out[b, oh, ow0 + r, f0 + t] = acc16[r, t] + bias[f0 + t]
-        else:
-            for ow0 in range(0, out_w, 16):
-                n = min(16, out_w - ow0)
-                for f0 in range(0, filters, 8):
-                    _zero(acc8, 16, 8)
-                    for i in range(kh):
-                        base = ((b * hp + oh + i) * wp + ow0) * channels
-                        _outer16(xf, base, base + 8 * channels, channels, 1, wf, i * w_row + f0, filters,
-                                 kk_total, acc8, 8)
-                    for r in range(n):
-                        for t in range(8):
-                            out[b, oh, ow0 + r, f0 + t] = acc8[r, t] + bias[f0 + t]
+        for ow0 in range(0, out_w, 16):
+            n = min(16, out_w - ow0)
+            for f0 in range(0, filters, width):
+                _zero(acc, 16, width)
+                for i in range(kh):
+                    base = ((b * hp + oh + i) * wp + ow0) * channels
+                    _outer16(xf, base, base + 8 * channels, channels, 1, wf, i * w_row + f0, filters, kk_total,
+                             acc, width)
+                for r in range(n):
+                    for t in range(width):
+                        out[b, oh, ow0 + r, f0 + t] = acc[r, t] + bias[f0 + t]
+
+
+@njit(nogil=True, fastmath={"contract"})
+def direct_forward_rows16(xp, w, bias, out, kh, kw, q0, q1):
+    """Stride-1 convolution of the output rows ``q0 <= q < q1`` (``q = b * OH + oh``), a multiple of 16 filters.
+
+    ``xp``: the padded input ``(B, Hp, Wp, C)``, with zero columns for the taps
+    of whole tiles past ``OW`` (they are computed, only valid pixels stored);
+    ``w``: ``(kh, kw*C, F)``; ``out``: ``(B, OH, OW, F)``. Tiles of 16 pixels
+    x 16 channels.
+    """
+    _forward_rows(xp, w, bias, out, kh, kw, q0, q1, 16)
+
+
+@njit(nogil=True, fastmath={"contract"})
+def direct_forward_rows8(xp, w, bias, out, kh, kw, q0, q1):
+    """:func:`direct_forward_rows16` for a multiple of 8 filters: tiles of 16 pixels x 8 channels.
+
+    A kernel of its own, so that a model compiles only the tile width it uses.
+    """
+    _forward_rows(xp, w, bias, out, kh, kw, q0, q1, 8)
 
 
 @njit(inline="always", fastmath={"contract"})
@@ -236,7 +237,7 @@ def padded(x, ph, pw, extra=0):
 
 
 def forward(x, kernels, biases, ph, pw):
-    """Stride-1 forward on C-contiguous arrays of one float dtype (see :func:`direct_forward_rows`)."""
+    """Stride-1 forward on C-contiguous arrays of one float dtype (see :func:`direct_forward_rows16`)."""
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
     out_h, out_w = height + 2 * ph - kh + 1, width + 2 * pw - kw + 1
@@ -246,7 +247,8 @@ def forward(x, kernels, biases, ph, pw):
     w = np.ascontiguousarray(kernels.transpose(2, 3, 1, 0), dtype=x.dtype).reshape(kh, kw * channels, filters)
     out = np.empty((batch, out_h, out_w, filters), dtype=x.dtype)
     bias = np.ascontiguousarray(biases, dtype=x.dtype).reshape(filters)
-    run_rows(direct_forward_rows, batch * out_h, out.size * kh * kw * channels // 4, xp, w, bias, out, kh, kw)
+    kernel = direct_forward_rows16 if filters % 16 == 0 else direct_forward_rows8
+    run_rows(kernel, batch * out_h, out.size * kh * kw * channels // 4, xp, w, bias, out, kh, kw)
     return out
 
 
