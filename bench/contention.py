@@ -34,6 +34,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import common, options
+from .kernels import ForeignLoad
 from .timing import time_function
 
 #: The busy neighbour: one pure-Python loop, one core.
@@ -150,6 +151,7 @@ def measure(steps: dict, rounds: int, n_steps: int, progress=None) -> list[dict]
     round), and their medians.
     """
     runs = {key: {"alone": [], "busy": []} for key in steps}
+    other_load = []  # CPU share of other processes during each "alone" block (the machine is not ours alone)
     for step in steps.values():
         step()  # compile / load caches outside the timing
     for r in range(rounds):
@@ -158,8 +160,11 @@ def measure(steps: dict, rounds: int, n_steps: int, progress=None) -> list[dict]
                 progress(f"round {r + 1}/{rounds}: {state}")
             context = busy_process() if state == "busy" else _nothing()
             with context:
+                load = ForeignLoad()
                 for key, step in steps.items():
                     runs[key][state].append(time_function(step, repeat=n_steps, warmup=2)["median"])
+                if state == "alone":
+                    other_load.append(load.fraction())
     rows = []
     for (workload, library), run in runs.items():
         slowdowns = [b / a for a, b in zip(run["alone"], run["busy"])]
@@ -167,7 +172,8 @@ def measure(steps: dict, rounds: int, n_steps: int, progress=None) -> list[dict]
                      "alone_median_s": statistics.median(run["alone"]),
                      "busy_median_s": statistics.median(run["busy"]),
                      "slowdowns": slowdowns, "slowdown_median": statistics.median(slowdowns),
-                     "slowdown_min": min(slowdowns), "slowdown_max": max(slowdowns)})
+                     "slowdown_min": min(slowdowns), "slowdown_max": max(slowdowns),
+                     "other_load_alone": other_load})
     return rows
 
 
@@ -185,6 +191,10 @@ def report(rows) -> str:
          ("slowdown_median", "slowdown", ".2f"), ("spread", "range")])
     lines = [table, f"slowdown: step time beside one busy process / alone (medians per round); target <= "
                     f"{TARGET_SLOWDOWN:g}x; a fair share of 2 cores is 1.5-2x"]
+    loads = [v for v in (rows[0]["other_load_alone"] if rows else []) if v is not None]
+    if loads:
+        lines.append(f"other processes used {100 * min(loads):.0f}-{100 * max(loads):.0f}% of the CPU during the "
+                     "'alone' blocks (above 10%, 'alone' was not alone: compare the step times too)")
     for row in rows:
         met = "met " if row["slowdown_median"] <= TARGET_SLOWDOWN else "MISS"
         lines.append(f"  [{met}] {row['workload']} {row['library']}: {row['slowdown_median']:.2f}x")
