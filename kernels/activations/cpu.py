@@ -956,6 +956,26 @@ def _plan(kernel, scalars=()):
     return kernel, scalars, kernel in _COMPUTE_BOUND
 
 
+def _with_scalars(name, params, dt):
+    """``(forward kernel, backward kernel, forward scalars, backward scalars)`` of an activation whose
+    call reads x (or y) alone besides its scalar parameters, or None (arrays among the parameters)."""
+    if name == "gelu":
+        tanh = params["approximate"] == "tanh"
+        return (gelu_tanh_fwd if tanh else gelu_fwd), (gelu_tanh_bwd if tanh else gelu_bwd), (), ()
+    if name == "leaky_relu" or (name == "rrelu" and params["slopes"] is None):
+        alpha = (dt(params["alpha"]) if name == "leaky_relu" else dt(_rrelu_mean(params)),)
+        return leaky_fwd, leaky_bwd, alpha, alpha
+    if name == "elu":
+        scalars = (dt(1.0), dt(params["alpha"]))
+        return scaled_elu_fwd, scaled_elu_bwd, scalars, scalars
+    if name == "selu":
+        return scaled_elu_fwd, scaled_elu_bwd, (dt(SELU_SCALE), dt(SELU_ALPHA)), (dt(SELU_SCALE),
+                                                                                  dt(SELU_SCALE * SELU_ALPHA))
+    if name == "noisy_relu" and params["noise"] is None:  # evaluation mode: a ReLU
+        return relu_fwd, positive_mask_bwd, (), ()
+    return None
+
+
 def forward_plan(name, dtype, params):
     """``(kernel, scalars, compute_bound)`` computing y = f(x) as ``kernel(x, out, *scalars)`` (flat arrays
     of ``dtype``), or None when the call also reads arrays (PReLU's slopes, RReLU's drawn slopes,
@@ -964,42 +984,20 @@ def forward_plan(name, dtype, params):
     ``params``: resolved (:func:`kernels.activations.catalog.resolve_params`). The scalars are cast to
     ``dtype``, so that float32 stays float32 inside the loop.
     """
-    dt = np.dtype(dtype).type
     if name in _UNARY_FORWARD:
         return _plan(_UNARY_FORWARD[name])
-    if name == "gelu":
-        return _plan(gelu_tanh_fwd if params["approximate"] == "tanh" else gelu_fwd)
-    if name == "leaky_relu":
-        return _plan(leaky_fwd, (dt(params["alpha"]),))
-    if name == "rrelu" and params["slopes"] is None:
-        return _plan(leaky_fwd, (dt(_rrelu_mean(params)),))
-    if name == "elu":
-        return _plan(scaled_elu_fwd, (dt(1.0), dt(params["alpha"])))
-    if name == "selu":
-        return _plan(scaled_elu_fwd, (dt(SELU_SCALE), dt(SELU_ALPHA)))
-    if name == "noisy_relu" and params["noise"] is None:
-        return _plan(relu_fwd)
-    return None
+    kernels = _with_scalars(name, params, np.dtype(dtype).type)
+    return None if kernels is None else _plan(kernels[0], kernels[2])
 
 
 def backward_plan(name, dtype, params):
     """``(kernel, scalars, compute_bound)`` computing dE/dx as ``kernel(grad_output, t, out, *scalars)``,
     ``t`` the tensor :data:`catalog.BACKWARD_NEEDS` names, or None when the call also reads arrays
     (see :func:`forward_plan`)."""
-    dt = np.dtype(dtype).type
     if name in _BINARY_BACKWARD:
         return _plan(_BINARY_BACKWARD[name])
-    if name == "gelu":
-        return _plan(gelu_tanh_bwd if params["approximate"] == "tanh" else gelu_bwd)
-    if name == "leaky_relu":
-        return _plan(leaky_bwd, (dt(params["alpha"]),))
-    if name == "rrelu" and params["slopes"] is None:
-        return _plan(leaky_bwd, (dt(_rrelu_mean(params)),))
-    if name == "elu":
-        return _plan(scaled_elu_bwd, (dt(1.0), dt(params["alpha"])))
-    if name == "selu":
-        return _plan(scaled_elu_bwd, (dt(SELU_SCALE), dt(SELU_SCALE * SELU_ALPHA)))
-    return None
+    kernels = _with_scalars(name, params, np.dtype(dtype).type)
+    return None if kernels is None else _plan(kernels[1], kernels[3])
 
 
 def run_forward(plan, x, out=None):
