@@ -26,6 +26,7 @@ COMMANDS = {
     "kernels": ("bench.kernels", "convolution and pooling kernels vs the book's loops and rooflines"),
     "training": ("bench.training", "end-to-end training throughput of small networks"),
     "optimizers": ("bench.optimizers", "fused optimizers vs the 0.1 formulas and PyTorch: Adam step, MLP step"),
+    "contention": ("bench.contention", "slowdown of a conv and an MLP step beside one busy process, ours and PyTorch"),
     "device-check": ("bench.device_check", "every GPU check at once (tests, cuDNN, benchmarks, digits CNN) into one "
                                            "folder; the CPU half where no GPU answers"),
     "attention": ("bench.attention", "multi-head attention and a Transformer block vs PyTorch (book ch. 26)"),

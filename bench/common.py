@@ -348,7 +348,7 @@ def copy_roofline(nbytes: int, dtype="float32", device: str = "cpu", repeat: int
 
     On the CPU the best of two copies is the roofline: ``numpy.copyto``
     (a single-threaded ``memcpy``, with non-temporal stores for large arrays)
-    and the same split in chunks over ``numba.get_num_threads()`` Python
+    and the same split in chunks over :func:`backend.host.kernel_threads` Python
     threads (see :func:`_threaded_copy`; no OpenMP, whose spinning workers
     would disturb what is timed next). On the GPU it is ``cupy.copyto`` timed
     with CUDA events.
@@ -381,9 +381,7 @@ def copy_roofline(nbytes: int, dtype="float32", device: str = "cpu", repeat: int
     dst = xp.empty_like(src)
     candidates = {}
     if device == "cpu":
-        import numba  # noqa: PLC0415
-
-        threads = max(1, int(numba.get_num_threads()))
+        threads = max(1, backend.host.kernel_threads())
         methods = {"numpy.copyto": lambda: np.copyto(dst, src)}
         if threads > 1 and n >= 64 * threads:
             copy = _threaded_copy(threads)
@@ -547,7 +545,7 @@ def environment_info() -> dict:
         "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
         "numpy": np.__version__,
         "numba": numba.__version__,
-        "numba_threads": int(numba.get_num_threads()),
+        "numba_threads": backend.host.kernel_threads(),  # numba.get_num_threads() would launch Numba's layer
     }
     try:
         info["numba_threading_layer"] = numba.threading_layer()

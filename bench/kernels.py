@@ -548,8 +548,8 @@ g = np.ones((2, 8, 8, 4), np.float32)
 first("conv2d_backward", lambda: (conv2d.conv2d_backward_input(g, k, x.shape, 1, 1),
                                   conv2d.conv2d_backward_kernels(g, x, k.shape, 1, 1),
                                   conv2d.conv2d_backward_bias(g)))
-# A geometry above conv2d.NUMBA_GEMM_MIN_MACS, so the blocked Numba GEMM kernels compile too
-# (the small one above takes the im2col + NumPy GEMM path).
+# A larger geometry: the paths the cost model picks for it compile too (the small one above takes
+# the im2col + NumPy GEMM path).
 xl = np.random.default_rng(1).standard_normal((4, 32, 32, 32)).astype(np.float32)
 kl = np.ones((32, 32, 3, 3), np.float32); bl = np.zeros((32, 1), np.float32)
 first("conv2d_forward_numba_gemm", lambda: conv2d.conv2d_forward(xl, kl, bl, 1, 1))

@@ -8,9 +8,10 @@
   directory (``$XDG_CACHE_HOME/camadas/numba`` or ``~/.cache/camadas/numba``)
   instead of failing. This sets ``numba.config.CACHE_DIR``; ``os.environ`` is
   never written.
-* Threads: ``parallel_threads()`` is the number of threads Numba kernels use.
-  Kernels that call BLAS (im2col + GEMM) do not run inside Numba parallel
-  regions, so Numba and BLAS threads are never nested (no oversubscription).
+* Threads: ``parallel_threads()`` is the number of threads a kernel call is
+  split over (:func:`backend.host.kernel_threads`: Numba's count, capped by
+  ``limit_threads``), read on every call without ``numba.get_num_threads()``,
+  which would launch Numba's threading layer (no kernel here uses it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import os
 from pathlib import Path
 
 import numba
+
+from backend.host import kernel_threads
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -51,6 +54,5 @@ _configure_cache_dir()
 njit = functools.partial(numba.njit, cache=True)
 
 
-def parallel_threads() -> int:
-    """Threads used by ``parallel=True`` kernels (``numba.get_num_threads()``)."""
-    return numba.get_num_threads()
+#: Threads a kernel call is split over (:func:`backend.host.kernel_threads`).
+parallel_threads = kernel_threads

@@ -14,13 +14,19 @@ parallel, and its idle threads sleep instead of spinning.
   in chunks that start at multiples of ``align``: a kernel that works in
   blocks of ``align`` rows from its first row then sees the same blocks
   whatever the number of threads, so its results do not depend on it.
+* :func:`blas_threads_for`: a BLAS product too small to split runs on one
+  BLAS thread, so BLAS's workers (which spin after each parallel call, and
+  which the main thread waits for) stay asleep beside these threads.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from concurrent.futures import ThreadPoolExecutor
+
+from contextlib import nullcontext
+
+from backend.host import blas_threads
 
 from .jit import parallel_threads
 
@@ -29,17 +35,36 @@ PARALLEL_MIN_ELEMENTS = 1 << 21
 #: Chunks per thread: small chunks let a running thread take over the work of a descheduled one.
 CHUNKS_PER_THREAD = 4
 
+#: BLAS products of fewer multiply-adds run on one BLAS thread (:func:`blas_threads_for`): about 0.5 ms on
+#: one core, under the 4 ms a descheduled BLAS worker can make the caller wait beside a busy process.
+BLAS_SPLIT_MIN_MACS = 1 << 25
+#: Below this many multiply-adds BLAS runs one thread by itself (OpenBLAS: 65536 x GEMM_MULTITHREAD_THRESHOLD 4):
+#: no limit to set (it would cost more than the product).
+BLAS_ALONE_MAX_MACS = 1 << 18
+
 _helpers = None
 _helpers_lock = threading.Lock()
+_NO_LIMIT = nullcontext()
 
 
-def helper_pool(workers: int) -> ThreadPoolExecutor:
+def blas_threads_for(macs):
+    """``with blas_threads_for(m * k * n): a @ b``: one BLAS thread below :data:`BLAS_SPLIT_MIN_MACS`.
+
+    Products too small for BLAS to split (:data:`BLAS_ALONE_MAX_MACS`) and large ones get a no-op
+    context (pass 0 for arrays that are not NumPy's).
+    """
+    return blas_threads(1) if BLAS_ALONE_MAX_MACS <= macs < BLAS_SPLIT_MIN_MACS else _NO_LIMIT
+
+
+def helper_pool(workers: int):
     """The library's helper threads: an executor of ``workers`` threads, created on first use.
 
     Recreated when ``workers`` changes (``numba.set_num_threads``), so every
     caller asking for the same count shares one pool.
     """
     global _helpers
+    from concurrent.futures import ThreadPoolExecutor  # on first use: not at import
+
     with _helpers_lock:
         if _helpers is None or _helpers._max_workers != workers:
             if _helpers is not None:
@@ -69,7 +94,7 @@ def run_rows(kernel, n_rows, n_elements, *args, min_elements=None, align=1):
     Notes
     -----
     The rows are cut into chunks that the calling thread and
-    ``numba.get_num_threads() - 1`` helper threads take one at a time from a
+    ``parallel_threads() - 1`` helper threads take one at a time from a
     shared counter. A helper that has not started when the caller runs out of
     chunks is cancelled, so the caller never waits for a thread the OS has not
     scheduled (another process, or OpenBLAS's spinning workers after a GEMM,

@@ -35,11 +35,13 @@ Example
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 import backend
 
-from . import cpu, gpu, reference
+from . import cpu, reference
 from .catalog import (
     ACTIVATIONS,
     BACKWARD_NEEDS,
@@ -68,8 +70,44 @@ __all__ = [
     "training_kwargs",
 ]
 
+
+
+def __getattr__(name):  # ``kernels.activations.gpu`` without importing CuPy's side at ``import kernels.activations``
+    if name == "gpu":
+        return importlib.import_module(f"{__name__}.gpu")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: Parameters that are arrays of x's shape (split and checked with x).
 _ELEMENTWISE_PARAMS = ("slopes", "noise")
+
+#: The fast path's kernels: ``(direction, name, dtype, *kwargs.items())`` -> a :func:`cpu.forward_plan` /
+#: :func:`cpu.backward_plan`, or None (the call goes the checked way). Filled on first use, bounded.
+_PLANS: dict = {}
+_PLANS_MAX = 512
+
+
+def _plan(direction: str, name: str, dtype, kwargs: dict):
+    """The cached CPU kernel plan of a call with these scalar keyword arguments, or None.
+
+    Built once per (name, dtype, keywords) through :func:`resolve_params`, so a bad name or
+    keyword raises exactly as on the checked path; array keywords (unhashable) get None.
+    """
+    try:
+        key = (direction, name, dtype, *kwargs.items())
+        return _PLANS[key]
+    except TypeError:  # an array among the keywords
+        return None
+    except KeyError:
+        pass
+    params = resolve_params(name, kwargs)
+    plan = None
+    if dtype in cpu.SUPPORTED_DTYPES:
+        plan = (cpu.forward_plan if direction == "forward" else cpu.backward_plan)(name, dtype, params)
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
 
 
 def _check_float(a, what: str, name: str):
@@ -112,7 +150,7 @@ def implementation(*arrays):
     Raises TypeError when NumPy and CuPy arrays are mixed.
     """
     xp = backend.get_array_module(*arrays)
-    fast = cpu if xp is np else gpu
+    fast = cpu if xp is np else importlib.import_module(f"{__name__}.gpu")  # imported with the first CuPy array
     return fast if fast.supports(*arrays) else reference
 
 
@@ -136,6 +174,10 @@ def forward(name: str, x, *, out=None, **kwargs):
     -------
     y : array, shape and dtype of x (``out`` when given)
     """
+    if out is None and type(x) is np.ndarray and x.flags.c_contiguous:  # the common case, checked once per plan
+        plan = _plan("forward", name, x.dtype, kwargs)
+        if plan is not None:
+            return cpu.run_forward(plan, x)
     params = resolve_params(name, kwargs)
     _check_float(x, "x", name)
     arrays = _elementwise_params(name, params, x.shape)
@@ -170,8 +212,14 @@ def backward(name: str, grad_output, x, y, *, out=None, **kwargs):
     -------
     grad_input : array, shape and dtype of grad_output (``out`` when given)
     """
+    needed = y if BACKWARD_NEEDS.get(name) == "output" else x
+    if (out is None and type(grad_output) is np.ndarray and type(needed) is np.ndarray
+            and grad_output.dtype == needed.dtype and grad_output.shape == needed.shape
+            and grad_output.flags.c_contiguous and needed.flags.c_contiguous):
+        plan = _plan("backward", name, needed.dtype, kwargs)
+        if plan is not None:
+            return cpu.run_backward(plan, grad_output, needed)
     params = resolve_params(name, kwargs)
-    needed = y if BACKWARD_NEEDS[name] == "output" else x
     _check_float(grad_output, "grad_output", name)
     if needed is None:
         which = "y (the output)" if BACKWARD_NEEDS[name] == "output" else "x (the input)"

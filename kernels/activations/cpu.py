@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core.extending import intrinsic, overload
 
 from kernels.jit import njit
-from kernels.threads import helper_pool, run_rows
+from kernels.threads import run_rows
 
 from .catalog import (BACKWARD_NEEDS, GELU_TANH_C, GELU_TANH_K, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT2,
                       check_prelu_slopes)
@@ -76,6 +75,22 @@ def _float32_from_bits(typingctx, bits):
         return builder.bitcast(value, ir.FloatType())
 
     return types.float32(bits), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` with one rounding (``llvm.fma``: the FMA instruction, or an exact library call).
+
+    ``a * b - fma(a, b, -(a * b))`` splits a product into two floats exactly (the
+    error of the rounded product), which ``contract`` alone does not promise.
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
 
 
 # ============================================================================ vector math
@@ -140,6 +155,12 @@ def _expm1_parts_f32(a, b):
     if x < -hi:
         a = -hi
         b = np.float32(0.0)
+    return _expm1_parts_unclamped_f32(a, b)
+
+
+@njit(inline="always", **_OPTS)
+def _expm1_parts_unclamped_f32(a, b):
+    """:func:`_expm1_parts_f32` for |a + b| <= 150 (outside, garbage the caller must discard)."""
     rnd = np.float32(_ROUND_32)
     kf = ((a + b) * np.float32(_LOG2E) + rnd) - rnd
     r = ((a - kf * np.float32(_LN2_HI_32)) + b) - kf * np.float32(_LN2_LO_32)
@@ -166,6 +187,12 @@ def _exp2_f64(a, b):
 @njit(**_OPTS)
 def _exp2_f32(a, b):
     p, s1, s2, k = _expm1_parts_f32(a, b)
+    return ((p + np.float32(1.0)) * s1) * s2
+
+
+@njit(inline="always", **_OPTS)
+def _exp2_unclamped_f32(a, b):
+    p, s1, s2, k = _expm1_parts_unclamped_f32(a, b)
     return ((p + np.float32(1.0)) * s1) * s2
 
 
@@ -264,14 +291,14 @@ _ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1
           1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
 _ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
           6.05183413124413191e-2, 2.33520497626869185e-3)
-# 1, 2, 1/sqrt(pi), the two branch points, 16 (t = floor(16 y) / 16), underflow cut
-_ERF_K = (1.0, 2.0, 5.6418958354775628695e-1, 0.46875, 4.0, 16.0, 26.75)
+# 1, 2, 1/sqrt(pi), the two branch points, 16 (t = floor(16 y) / 16), erfc's and exp(-y^2)'s underflow
+_ERF_K = (1.0, 2.0, 5.6418958354775628695e-1, 0.46875, 4.0, 16.0, 26.75, 27.5)
 _ERF64 = (_ERF_A, _ERF_B, _ERF_C, _ERF_D, _ERF_P, _ERF_Q, _ERF_K)
 
 
 @njit(inline="always", **_OPTS)
-def _erfc_cody(x, coefficients):
-    """erfc(x) from Cody's three rational approximations, evaluated together and selected.
+def _erfc_exp_cody(x, coefficients):
+    """(erfc(x), exp(-x^2)) from Cody's three rational approximations, evaluated together and selected.
 
     |x| <= 0.46875: erfc = 1 - x P1(x^2) / Q1(x^2); |x| <= 4: erfc = e^(-x^2) P2(|x|) / Q2(|x|);
     |x| > 4: erfc = e^(-x^2) / |x| (1/sqrt(pi) - R(1/x^2)), R rewritten as a ratio of
@@ -282,7 +309,7 @@ def _erfc_cody(x, coefficients):
     this large by itself, and a call in the loop stops vectorisation.
     """
     a, b, c, d, pp, qq, k = coefficients
-    one, two, sqrpi, thresh, four, sixteen, cutoff = k
+    one, two, sqrpi, thresh, four, sixteen, cutoff, edge = k
     zero = one - one
     y = abs(x)
     z = y * y
@@ -338,54 +365,69 @@ def _erfc_cody(x, coefficients):
     den = den1 if inner else (den2 if middle else den3)
     ratio = num / den
     t = np.floor(y * sixteen) / sixteen
-    big = ratio * vexp2(-(t * t), -((y - t) * (y + t)))
+    e = vexp2(-(t * t), -((y - t) * (y + t)))
+    big = ratio * e
     if y >= cutoff:  # erfc(y) underflows to 0 (this also keeps inf - inf out)
         big = zero
+    if y > edge:  # exp(-y^2) is 0 from y = 27.3 on; y = inf would give inf - inf
+        e = zero
     big = two - big if x < zero else big
-    return ratio if inner else big
+    return (ratio if inner else big), e
+
+
+@njit(inline="always", **_OPTS)
+def _erfc_exp_f64(x):
+    return _erfc_exp_cody(x, _ERF64)
 
 
 @njit(inline="always", **_OPTS)
 def _erfc_f64(x):
-    return _erfc_cody(x, _ERF64)
+    return _erfc_exp_cody(x, _ERF64)[0]
 
 
-# float32: erfc(y) = t exp(-y^2 + P(t)), t = 1 / (1 + y/2), y >= 0 (the form of Chebyshev-fitted
-# erfc approximations), with P a degree-10 polynomial in u = t - 0.58 fitted here to minimise the
-# maximum error on 0 <= y <= 10.5 (fit error 6.7e-9, well below float32's 6e-8; erfc(10.5) underflows
-# float32). One division, one exp and 10 Horner steps instead of Cody's three rationals.
-_ERFC32_CENTER = 0.58
-_ERFC32_P = tuple(np.float32(c) for c in (
-    -0.5631567904869844, 1.3681188641341113, 0.09476401678063606, -0.4069025173497589,
-    -0.03965807870121835, 0.29620301054988424, -0.046290911614724144, -0.24872397576851898,
-    0.13384366079287216, 0.14940835865622556, -0.13370337502964164,
+# float32: erfc(y) = t R(t) exp(-y^2), t = 1 / (1 + p y), y >= 0, R a degree-9 polynomial in
+# u = t - c fitted here to the relative error of erfcx(y) / t on 0 <= y <= 10.5 with float32
+# coefficients (fit error 3.2e-9, well below float32's 6e-8; erfc(10.5) underflows float32); c is
+# where R(c) rounds to float32 almost exactly. y^2 is split exactly by an FMA, so exp(-y^2) has no
+# error amplified by y^2; the same exp(-y^2) is the Gaussian density GELU's backward needs.
+_ERFC32_SLOPE = 0.41999998688697815
+_ERFC32_CENTER = 0.5136229395866394
+_ERFC32_R = tuple(np.float32(c) for c in (
+    0.44911617040634155, 0.6752460598945618, 0.7177020907402039, 0.46623891592025757,
+    0.06759145855903625, -0.15630167722702026, -0.0765916183590889, 0.07060887664556503,
+    0.04050321504473686, -0.04100038483738899,
 ))
 
 
 @njit(inline="always", **_OPTS)
-def _erfc_f32(x):
-    """erfc(x) in float32 arithmetic (within a few ulps); erfc(-x) = 2 - erfc(x)."""
-    c = _ERFC32_P
+def _erfc_exp_f32(x):
+    """(erfc(x), exp(-x^2)) in float32 arithmetic (erfc within a few ulps); erfc(-x) = 2 - erfc(x)."""
+    c = _ERFC32_R
     one = np.float32(1.0)
     y = abs(x)
-    t = one / (one + np.float32(0.5) * y)
+    t = one / (one + np.float32(_ERFC32_SLOPE) * y)
     u = t - np.float32(_ERFC32_CENTER)
-    p = c[10]
-    p = p * u + c[9]
-    p = p * u + c[8]
-    p = p * u + c[7]
-    p = p * u + c[6]
-    p = p * u + c[5]
-    p = p * u + c[4]
-    p = p * u + c[3]
-    p = p * u + c[2]
-    p = p * u + c[1]
-    p = p * u + c[0]
-    s = np.floor(y * np.float32(16.0)) / np.float32(16.0)  # s^2 exact: no error amplified by y^2
-    e = t * vexp2(-(s * s), p - (y - s) * (y + s))
-    if y >= np.float32(10.5):  # underflows to 0 (also keeps inf - inf out)
+    r = c[9]
+    r = r * u + c[8]
+    r = r * u + c[7]
+    r = r * u + c[6]
+    r = r * u + c[5]
+    r = r * u + c[4]
+    r = r * u + c[3]
+    r = r * u + c[2]
+    r = r * u + c[1]
+    r = r * u + c[0]
+    square = y * y
+    e = _exp2_unclamped_f32(-square, -_fma(y, y, -square))  # exp(-y^2), y^2 = square + its rounding error
+    if y >= np.float32(10.5):  # underflows to 0 (and discards the unclamped exp's garbage from y^2 > 150 on)
         e = np.float32(0.0)
-    return np.float32(2.0) - e if x < np.float32(0.0) else e
+    q = (t * r) * e
+    return (np.float32(2.0) - q if x < np.float32(0.0) else q), e
+
+
+@njit(inline="always", **_OPTS)
+def _erfc_f32(x):
+    return _erfc_exp_f32(x)[0]
 
 
 # ============================================================================ dtype-generic names
@@ -417,8 +459,13 @@ def vexp2(a, b):
 
 
 def verfc(x):
-    """erfc(x): Cody's rational approximations (float64), a fitted t exp(-x^2 + P(t)) (float32)."""
+    """erfc(x): Cody's rational approximations (float64), a fitted t R(t) exp(-x^2) (float32)."""
     return math.erfc(x)
+
+
+def verfc_exp(x):
+    """(erfc(x), exp(-x^2)) from one evaluation: GELU's backward needs both."""
+    return math.erfc(x), math.exp(-x * x)
 
 
 def _by_dtype(f32, f64):
@@ -452,6 +499,7 @@ for _generic, _f32, _f64 in (
     overload(_generic, jit_options=_OPTS)(_by_dtype(_f32, _f64))
 # erfc is too large for LLVM's inliner: inline it at Numba's level (a call stops vectorisation)
 overload(verfc, jit_options=_OPTS, inline="always")(_by_dtype(_erfc_f32, _erfc_f64))
+overload(verfc_exp, jit_options=_OPTS, inline="always")(_by_dtype(_erfc_exp_f32, _erfc_exp_f64))
 
 
 # ============================================================================ kernels
@@ -683,14 +731,18 @@ def gelu_fwd(x, out):
 
 @njit(**_OPTS)
 def gelu_bwd(g, x, out):
-    """Phi(x) + x phi(x)."""
+    """Phi(x) + x phi(x).
+
+    -x / sqrt 2 as a product, not the forward's quotient: the extra rounding changes both terms by
+    x^2 ulps of tiny values in the tails, far below the O(1) terms' rounding that bounds the gradient.
+    """
     half = x.dtype.type(0.5)
-    mhalf = x.dtype.type(-0.5)
-    sqrt2 = x.dtype.type(SQRT2)
+    inv_sqrt2 = x.dtype.type(1.0 / SQRT2)
     c = x.dtype.type(INV_SQRT_2PI)
     for i in range(x.size):
         v = x[i]
-        out[i] = g[i] * (half * verfc(-v / sqrt2) + v * vexp(mhalf * v * v) * c)
+        complement, gauss = verfc_exp(-v * inv_sqrt2)  # erfc(-x / sqrt 2), exp(-x^2 / 2)
+        out[i] = g[i] * (half * complement + v * gauss * c)
 
 
 @njit(**_OPTS_NO_FMA)
@@ -795,23 +847,23 @@ def mish_bwd(g, x, out):
 PARALLEL_MIN_SIZE = 1 << 22
 PARALLEL_MIN_SIZE_COMPUTE = 1 << 19
 
-def _run(kernel, arrays, scalars=()):
-    """``kernel(*arrays, *scalars)``; large arrays (see :data:`PARALLEL_MIN_SIZE`) are cut along
-    axis 0 into one chunk per thread (``numba.get_num_threads()``). Returns the chunks' results."""
-    threads = numba.get_num_threads()
-    rows = arrays[0].shape[0]
-    threshold = PARALLEL_MIN_SIZE_COMPUTE if kernel in _COMPUTE_BOUND else PARALLEL_MIN_SIZE
-    if not threshold or arrays[0].size < threshold or threads < 2 or rows < threads:
-        return [kernel(*arrays, *scalars)]
-    step = -(-rows // threads)
-    if arrays[0].ndim == 1:
-        step = -(-step // 16) * 16  # whole cache lines per chunk
-    starts = range(0, rows, step)
-    pool = helper_pool(threads - 1)  # the calling thread runs the first chunk
-    futures = [pool.submit(kernel, *(a[lo:lo + step] for a in arrays), *scalars) for lo in starts[1:]]
-    results = [kernel(*(a[:step] for a in arrays), *scalars)]
-    results.extend(f.result() for f in futures)
-    return results
+def _run(kernel, arrays, scalars=(), compute_bound=None):
+    """``kernel(*arrays, *scalars)``; large arrays (see :data:`PARALLEL_MIN_SIZE`) are cut along axis 0
+    into chunks that the calling thread and the helper threads take in turn (:func:`kernels.threads.run_rows`).
+    ``compute_bound``: whether the kernel evaluates an exp or erfc per element (looked up when None)."""
+    size = arrays[0].size
+    if compute_bound is None:
+        compute_bound = kernel in _COMPUTE_BOUND
+    threshold = PARALLEL_MIN_SIZE_COMPUTE if compute_bound else PARALLEL_MIN_SIZE
+    if not threshold or size < threshold:
+        kernel(*arrays, *scalars)
+        return
+
+    def rows(r0, r1):
+        kernel(*(a[r0:r1] for a in arrays), *scalars)
+
+    # 1-D chunks start at multiples of 16 elements: whole cache lines per thread
+    run_rows(rows, arrays[0].shape[0], size, min_elements=threshold, align=16 if arrays[0].ndim == 1 else 1)
 
 
 #: Elements per block of a reduction (PReLU's slope gradient): fixed, whatever the number of threads.
@@ -899,19 +951,82 @@ def prelu_alpha(alpha, x):
     return a
 
 
+def _plan(kernel, scalars=()):
+    """``(kernel, scalars, compute_bound)``: a kernel and its scalar arguments, ready to run."""
+    return kernel, scalars, kernel in _COMPUTE_BOUND
+
+
+def _with_scalars(name, params, dt):
+    """``(forward kernel, backward kernel, forward scalars, backward scalars)`` of an activation whose
+    call reads x (or y) alone besides its scalar parameters, or None (arrays among the parameters)."""
+    if name == "gelu":
+        tanh = params["approximate"] == "tanh"
+        return (gelu_tanh_fwd if tanh else gelu_fwd), (gelu_tanh_bwd if tanh else gelu_bwd), (), ()
+    if name == "leaky_relu" or (name == "rrelu" and params["slopes"] is None):
+        alpha = (dt(params["alpha"]) if name == "leaky_relu" else dt(_rrelu_mean(params)),)
+        return leaky_fwd, leaky_bwd, alpha, alpha
+    if name == "elu":
+        scalars = (dt(1.0), dt(params["alpha"]))
+        return scaled_elu_fwd, scaled_elu_bwd, scalars, scalars
+    if name == "selu":
+        return scaled_elu_fwd, scaled_elu_bwd, (dt(SELU_SCALE), dt(SELU_ALPHA)), (dt(SELU_SCALE),
+                                                                                  dt(SELU_SCALE * SELU_ALPHA))
+    if name == "noisy_relu" and params["noise"] is None:  # evaluation mode: a ReLU
+        return relu_fwd, positive_mask_bwd, (), ()
+    return None
+
+
+def forward_plan(name, dtype, params):
+    """``(kernel, scalars, compute_bound)`` computing y = f(x) as ``kernel(x, out, *scalars)`` (flat arrays
+    of ``dtype``), or None when the call also reads arrays (PReLU's slopes, RReLU's drawn slopes,
+    NoisyReLU's noise).
+
+    ``params``: resolved (:func:`kernels.activations.catalog.resolve_params`). The scalars are cast to
+    ``dtype``, so that float32 stays float32 inside the loop.
+    """
+    if name in _UNARY_FORWARD:
+        return _plan(_UNARY_FORWARD[name])
+    kernels = _with_scalars(name, params, np.dtype(dtype).type)
+    return None if kernels is None else _plan(kernels[0], kernels[2])
+
+
+def backward_plan(name, dtype, params):
+    """``(kernel, scalars, compute_bound)`` computing dE/dx as ``kernel(grad_output, t, out, *scalars)``,
+    ``t`` the tensor :data:`catalog.BACKWARD_NEEDS` names, or None when the call also reads arrays
+    (see :func:`forward_plan`)."""
+    if name in _BINARY_BACKWARD:
+        return _plan(_BINARY_BACKWARD[name])
+    kernels = _with_scalars(name, params, np.dtype(dtype).type)
+    return None if kernels is None else _plan(kernels[1], kernels[3])
+
+
+def run_forward(plan, x, out=None):
+    """y = f(x) by a :func:`forward_plan` into ``out`` (allocated when None); C-contiguous arrays."""
+    kernel, scalars, compute_bound = plan
+    if out is None:
+        out = np.empty_like(x)
+    _run(kernel, (x.ravel(), out.ravel()), scalars, compute_bound)
+    return out
+
+
+def run_backward(plan, grad_output, t, out=None):
+    """dE/dx by a :func:`backward_plan` into ``out`` (allocated when None); C-contiguous arrays."""
+    kernel, scalars, compute_bound = plan
+    if out is None:
+        out = np.empty_like(grad_output)
+    _run(kernel, (grad_output.ravel(), t.ravel(), out.ravel()), scalars, compute_bound)
+    return out
+
+
 def forward(name, x, out=None, **params):
     """y = f(x) for activation ``name`` into ``out`` (allocated when None); ``params`` resolved,
     ``x``, ``out`` and the arrays in params pass :func:`supports`."""
+    plan = forward_plan(name, x.dtype, params)
+    if plan is not None:
+        return run_forward(plan, x, out)
     out = np.empty_like(x) if out is None else out
     xf, of = _flat(x), _flat(out)
-    dt = x.dtype.type
-    if name in _UNARY_FORWARD:
-        _run(_UNARY_FORWARD[name], (xf, of))
-    elif name == "gelu":
-        _run(gelu_tanh_fwd if params["approximate"] == "tanh" else gelu_fwd, (xf, of))
-    elif name == "leaky_relu":
-        _run(leaky_fwd, (xf, of), (dt(params["alpha"]),))
-    elif name == "prelu":
+    if name == "prelu":
         alpha = prelu_alpha(params["alpha"], x)
         if alpha.size == 1:
             _run(leaky_fwd, (xf, of), (alpha[0],))
@@ -919,19 +1034,9 @@ def forward(name, x, out=None, **params):
             c = alpha.size
             _run(prelu_channels_fwd, (xf.reshape(-1, c), of.reshape(-1, c)), (alpha,))
     elif name == "rrelu":
-        if params["slopes"] is None:
-            _run(leaky_fwd, (xf, of), (dt(_rrelu_mean(params)),))
-        else:
-            _run(rrelu_fwd, (xf, _flat(params["slopes"]), of))
-    elif name == "elu":
-        _run(scaled_elu_fwd, (xf, of), (dt(1.0), dt(params["alpha"])))
-    elif name == "selu":
-        _run(scaled_elu_fwd, (xf, of), (dt(SELU_SCALE), dt(SELU_ALPHA)))
+        _run(rrelu_fwd, (xf, _flat(params["slopes"]), of))
     elif name == "noisy_relu":
-        if params["noise"] is None:
-            _run(relu_fwd, (xf, of))
-        else:
-            _run(noisy_relu_fwd, (xf, _flat(params["noise"]), of))
+        _run(noisy_relu_fwd, (xf, _flat(params["noise"]), of))
     else:  # pragma: no cover - catalog and kernels list the same names
         raise AssertionError(name)
     return out
@@ -941,29 +1046,16 @@ def backward(name, grad_output, x, y, out=None, **params):
     """dE/dx for activation ``name`` into ``out`` (allocated when None); reads ``y`` or ``x`` as
     :data:`catalog.BACKWARD_NEEDS` says."""
     t = y if BACKWARD_NEEDS[name] == "output" else x
-    out = np.empty_like(grad_output) if out is None else out
-    gf, tf, of = _flat(grad_output), _flat(t), _flat(out)
-    dt = t.dtype.type
-    if name in _BINARY_BACKWARD:
-        _run(_BINARY_BACKWARD[name], (gf, tf, of))
-    elif name == "gelu":
-        _run(gelu_tanh_bwd if params["approximate"] == "tanh" else gelu_bwd, (gf, tf, of))
-    elif name == "leaky_relu":
-        _run(leaky_bwd, (gf, tf, of), (dt(params["alpha"]),))
-    elif name == "prelu":
+    plan = backward_plan(name, t.dtype, params)
+    if plan is not None:
+        return run_backward(plan, grad_output, t, out)
+    if name == "prelu":
         return prelu_backward(grad_output, x, params["alpha"], out=out)[0]
-    elif name == "rrelu":
-        if params["slopes"] is None:
-            _run(leaky_bwd, (gf, tf, of), (dt(_rrelu_mean(params)),))
-        else:
-            _run(rrelu_bwd, (gf, tf, _flat(params["slopes"]), of))
-    elif name == "elu":
-        _run(scaled_elu_bwd, (gf, tf, of), (dt(1.0), dt(params["alpha"])))
-    elif name == "selu":
-        _run(scaled_elu_bwd, (gf, tf, of), (dt(SELU_SCALE), dt(SELU_SCALE * SELU_ALPHA)))
-    else:  # pragma: no cover
-        raise AssertionError(name)
-    return out
+    if name == "rrelu":
+        out = np.empty_like(grad_output) if out is None else out
+        _run(rrelu_bwd, (_flat(grad_output), _flat(t), _flat(params["slopes"]), _flat(out)))
+        return out
+    raise AssertionError(name)  # pragma: no cover
 
 
 def prelu_backward(grad_output, x, alpha, out=None):

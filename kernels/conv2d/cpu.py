@@ -1,12 +1,15 @@
 """2-D convolution on the CPU, NHWC (book section 22.2): Numba kernels and the ``*_cpu`` functions.
 
-Two paths, chosen per call by the size of the product (:func:`_numba_gemm_pays`):
+Three paths, chosen per call by their estimated cost (run time fitted to
+measurements plus the amortized compile time, :func:`_path_cost_us`):
 
-* small products: im2col of a chunk of output rows (a Numba kernel), then
-  NumPy's BLAS GEMM (``cols @ Wm``); col2im scatter-adds for the input gradient;
-* from :data:`NUMBA_GEMM_MIN_MACS` multiply-adds: no BLAS at all. Each thread
-  of :func:`kernels.threads.run_rows` runs im2col blocks that stay in its L2
-  cache into a register-tiled Numba GEMM (:func:`gemm_kf`, :func:`gemm_nt`).
+* im2col of a chunk of output rows (a Numba kernel), then NumPy's BLAS GEMM
+  (``cols @ Wm``); col2im scatter-adds for the input gradient;
+* no BLAS: each thread of :func:`kernels.threads.run_rows` runs im2col blocks
+  that stay in its L2 cache into a register-tiled Numba GEMM (:func:`gemm_kf`,
+  :func:`gemm_nt`);
+* thin layers, float32, stride 1: the direct kernels of
+  :mod:`kernels.conv2d.direct` (no im2col matrix).
 
 Reductions run in a fixed order: the kernel gradient is summed per fixed block
 of output rows and the blocks' partial sums are added in block order, so the
@@ -24,9 +27,9 @@ import numpy as np
 
 from ..geometry import as_pair, conv2d_geometry
 from ..jit import njit
-from ..threads import run_rows
+from ..threads import blas_threads_for, run_rows
+from . import direct, reference
 from . import groups as grouped
-from . import reference
 from .registers import stack_pointer
 
 #: Target size in bytes of one chunk of the im2col matrix (measured: 1-4 MiB are equivalent here).
@@ -34,8 +37,29 @@ CHUNK_BYTES = 2 << 20
 
 #: Forward by the fused Numba kernel (:func:`conv_forward_rows`) instead of im2col + NumPy GEMM.
 USE_NUMBA_GEMM = True
-#: Smallest product (multiply-adds) run by the Numba kernels; below it, per-call costs favour NumPy's GEMM.
-NUMBA_GEMM_MIN_MACS = 1 << 23
+#: None: the Numba GEMM or im2col + NumPy GEMM, whichever :func:`_path_cost_us` finds cheaper; an int: the
+#: Numba GEMM from this many multiply-adds on (a fixed threshold, as before; tests set 0 to force it).
+NUMBA_GEMM_MIN_MACS = None
+#: The direct kernels (:mod:`kernels.conv2d.direct`) where :func:`_direct_pays` finds them cheaper.
+USE_DIRECT = True
+#: Run time in microseconds on one core (float32, 2-core AMD EPYC; fitted to 11 measured geometries within
+#: 10-25 %, docs/design/kernels.md): per call, per output pixel (im2col row), per pixel x tap, per
+#: multiply-add; for the direct forward per tile of 16 pixels x 16 (or 8) channels and per tile x tap.
+PATH_COST_US = {
+    "blas": {"call": 9.5, "pixel": 0.023, "pixel_tap": 1.29e-5, "mac": 1.75e-5},
+    "numba": {"call": 20.5, "pixel": 0.0197, "pixel_tap": 4.83e-5, "mac": 8.5e-6},
+    "direct": {"call": 4.7, "tile": 0.0648, "tile_tap": 2.44e-3},
+    # kernel gradient: per multiply-add, up to 96 taps per kernel row and above (cache misses on the taps);
+    # the Numba GEMM's kernel gradient took 1.1-2.1x its forward (median 1.3), NumPy's GEMM's 0.95-1.05x
+    "direct_kernels": {"call": 30.0, "mac": 1.12e-5, "mac_wide": 3.1e-5, "wide_taps": 96, "numba_factor": 1.3},
+}
+#: Seconds to compile a path's kernels into an empty Numba cache (measured, float32): im2col/col2im for
+#: NumPy's GEMM, the register-tiled GEMMs (each compiled into every kernel that calls it), the direct tiles.
+PATH_COMPILE_S = {"blas": 0.5, "numba": 6.0, "direct": 1.5, "direct_kernels": 1.6}
+#: Calls a compile is spread over in the cost (a training run of some thousand steps): a path that saves
+#: less than its extra compile time over this many calls is not worth compiling.
+COMPILE_AMORTIZED_CALLS = 5000
+
 #: Size in bytes of the ``cols`` block of one thread in :func:`conv_forward_rows` (fits the L2 cache).
 BLOCK_BYTES = 256 << 10
 #: Size in bytes of the transposed ``g`` block of one thread in :func:`conv_backward_kernels_rows`.
@@ -514,15 +538,105 @@ def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, dh, dw, out_
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
+def _compile_us(path):
+    return 1e6 * PATH_COMPILE_S[path] / COMPILE_AMORTIZED_CALLS
+
+
+def _path_cost_us(path, rows, k_total, n_outputs):
+    """Estimated microseconds per call of a ``(rows, k_total) @ (k_total, n_outputs)`` convolution product by
+    ``path`` ("numba": im2col blocks + :func:`gemm_kf`/:func:`gemm_nt`; "blas": im2col + NumPy's GEMM): run
+    time on one core plus the amortized compile time (:data:`PATH_COST_US`, :data:`PATH_COMPILE_S`)."""
+    c = PATH_COST_US[path]
+    return c["call"] + rows * (c["pixel"] + k_total * (c["pixel_tap"] + n_outputs * c["mac"])) + _compile_us(path)
+
+
+def _gemm_cost_us(rows, k_total, n_outputs):
+    """The cheaper GEMM path's :func:`_path_cost_us` (the one :func:`_numba_gemm_pays` picks)."""
+    if _numba_gemm_pays(n_outputs, k_total, rows):
+        return _path_cost_us("numba", rows, k_total, n_outputs)
+    return _path_cost_us("blas", rows, k_total, n_outputs)
+
+
 def _numba_gemm_pays(n_outputs, k_total, rows):
-    """Whether the Numba kernels beat im2col + NumPy GEMM: from :data:`NUMBA_GEMM_MIN_MACS` multiply-adds.
+    """Whether the Numba kernels beat im2col + NumPy GEMM (:func:`_path_cost_us`, or :data:`NUMBA_GEMM_MIN_MACS`).
 
     One rule for the three products of a convolution (they have the same
     ``rows * n_outputs * k_total`` at stride 1), so a training step either
     uses no BLAS at all or only BLAS: mixing them costs the most (OpenBLAS's
     workers spin on the cores the Numba helper threads need).
     """
-    return USE_NUMBA_GEMM and rows * n_outputs * k_total >= NUMBA_GEMM_MIN_MACS
+    if not USE_NUMBA_GEMM:
+        return False
+    if NUMBA_GEMM_MIN_MACS is not None:
+        return rows * n_outputs * k_total >= NUMBA_GEMM_MIN_MACS
+    return _path_cost_us("numba", rows, k_total, n_outputs) <= _path_cost_us("blas", rows, k_total, n_outputs)
+
+
+def _direct_forward_cost_us(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
+    """Estimated microseconds per call of :func:`kernels.conv2d.direct.forward`, or None where it does not apply.
+
+    Its kernels take float32, stride 1, a multiple of 8 filters and a padding smaller than the kernel (in
+    float64 their 16-row tiles no longer fit the registers). Cost: per tile of 16 output pixels x 16 (or 8)
+    filters, a fixed part and one per tap, plus the amortized compile time.
+    """
+    batch, _, _, channels = shape
+    filters, _, kh, kw = kernel_shape
+    if not USE_DIRECT or dtype != np.float32 or filters % 8 or tuple(stride) != (1, 1):
+        return None
+    if padding[0] >= kh or padding[1] >= kw:
+        return None
+    c = PATH_COST_US["direct"]
+    tiles = batch * out_h * -(-out_w // 16) * (filters // 16 if filters % 16 == 0 else filters // 8)
+    return c["call"] + tiles * (c["tile"] + kh * kw * channels * c["tile_tap"]) + _compile_us("direct")
+
+
+def _direct_pays(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
+    """Whether :func:`kernels.conv2d.direct.forward` is cheaper than the GEMM paths for this forward.
+
+    Where both compute it with :func:`gemm_kf` (a multiple of 16 filters) they give the same bits (the
+    same products summed in the same order), so the choice changes the speed, not the result.
+    """
+    direct_us = _direct_forward_cost_us(dtype, shape, kernel_shape, stride, padding, out_h, out_w)
+    if direct_us is None or NUMBA_GEMM_MIN_MACS is not None:  # a fixed threshold: the two GEMM paths only
+        return False
+    filters, _, kh, kw = kernel_shape
+    return direct_us < _gemm_cost_us(shape[0] * out_h * out_w, kh * kw * shape[3], filters)
+
+
+def _backward_input_as_forward_pays(dtype, input_shape, kernel_shape, padding):
+    """Stride 1: whether dE/dx as the forward of g with flipped kernels (direct or Numba GEMM) beats col2im + BLAS."""
+    batch, height, width, channels = input_shape
+    filters, _, kh, kw = kernel_shape
+    if padding[0] >= kh or padding[1] >= kw:
+        return False
+    rows, k_total = batch * height * width, kh * kw * filters
+    flipped = (channels, filters, kh, kw)
+    forward_padding = (kh - 1 - padding[0], kw - 1 - padding[1])
+    if _numba_gemm_pays(channels, k_total, rows):
+        return True
+    direct_us = _direct_forward_cost_us(dtype, (batch, 0, 0, filters), flipped, (1, 1), forward_padding, height, width)
+    return direct_us is not None and NUMBA_GEMM_MIN_MACS is None and direct_us < _gemm_cost_us(rows, k_total, channels)
+
+
+def _direct_kernels_pays(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
+    """Whether :func:`kernels.conv2d.direct.backward_kernels` is cheaper than the GEMM paths for this kernel
+    gradient: float32, stride 1, a multiple of 16 filters, ``kw * C`` a multiple of 8 (:data:`PATH_COST_US`)."""
+    batch, _, _, channels = shape
+    filters, _, kh, kw = kernel_shape
+    if not USE_DIRECT or NUMBA_GEMM_MIN_MACS is not None or dtype != np.float32:  # (fixed threshold: GEMMs)
+        return False
+    if filters % 16 or (kw * channels) % 8 or kh * kw * channels < 16:
+        return False
+    if tuple(stride) != (1, 1) or padding[0] >= kh or padding[1] >= kw:
+        return False
+    c = PATH_COST_US["direct_kernels"]
+    rows, k_total = batch * out_h * out_w, kh * kw * channels
+    per_mac = c["mac_wide"] if kw * channels > c["wide_taps"] else c["mac"]
+    direct_us = c["call"] + rows * k_total * filters * per_mac + _compile_us("direct_kernels")
+    gemm_us = _gemm_cost_us(rows, k_total, filters)
+    if _numba_gemm_pays(filters, k_total, rows):
+        gemm_us *= c["numba_factor"]
+    return direct_us < gemm_us
 
 
 def _kernel_matrix(kernels, dtype):
@@ -563,6 +677,9 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0, dilation=1, grou
     filters, _, kh, kw = kernels.shape
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
     dh, dw = as_pair(dilation, "dilation", 1)
+    if (dh, dw) == (1, 1) and _direct_pays(compute, x.shape, kernels.shape, (sh, sw), (ph, pw), out_h, out_w):
+        out = direct.forward(x, kernels, biases, ph, pw)
+        return out if compute == result else out.astype(result)
     k_total = kh * kw * channels
     wm = _kernel_matrix(kernels, compute)
     bias = np.asarray(biases, dtype=compute).reshape(filters)
@@ -581,7 +698,8 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0, dilation=1, grou
         n = (q1 - q0) * out_w
         im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols)
         block = out2d[q0 * out_w:q1 * out_w]
-        np.dot(cols[:n], wm, out=block)
+        with blas_threads_for(n * k_total * filters):
+            np.dot(cols[:n], wm, out=block)
         block += bias
     return out if compute == result else out.astype(result)
 
@@ -601,8 +719,13 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
     dh, dw = as_pair(dilation, "dilation", 1)
     span_h, span_w = dh * (kh - 1), dw * (kw - 1)  # the dilated kernel's extent, minus one
-    if (sh == 1 and sw == 1 and ph <= span_h and pw <= span_w
-            and _numba_gemm_pays(channels, kh * kw * filters, batch * height * width)):
+    if (dh, dw) == (1, 1):
+        as_forward = sh == 1 and sw == 1 and _backward_input_as_forward_pays(
+            compute, (batch, height, width, channels), kernels.shape, (ph, pw))
+    else:
+        as_forward = (sh == 1 and sw == 1 and ph <= span_h and pw <= span_w
+                      and _numba_gemm_pays(channels, kh * kw * filters, batch * height * width))
+    if as_forward:
         # stride 1: dx is the convolution of g, padded by (dh(kh-1)-ph, dw(kw-1)-pw), with the kernels
         # flipped in space and with input/output channels swapped; no col2im scatter.
         flipped = np.ascontiguousarray(kernels[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=compute)
@@ -626,7 +749,8 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     for q0 in range(0, total, step):
         q1 = min(total, q0 + step)
         n = (q1 - q0) * out_w
-        np.dot(g2d[q0 * out_w:q1 * out_w], wm_t, out=gcols[:n])
+        with blas_threads_for(n * k_total * filters):
+            np.dot(g2d[q0 * out_w:q1 * out_w], wm_t, out=gcols[:n])
         col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_input)
     return grad_input if compute == result else grad_input.astype(result)
 
@@ -646,6 +770,9 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
     filters, _, kh, kw = (int(s) for s in kernel_shape)
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
     dh, dw = as_pair(dilation, "dilation", 1)
+    if (dh, dw) == (1, 1) and _direct_kernels_pays(compute, x.shape, kernel_shape, (sh, sw), (ph, pw), out_h,
+                                                   out_w):
+        return np.ascontiguousarray(direct.backward_kernels(g, x, kernel_shape, ph, pw), dtype=result)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     total = batch * out_h
@@ -674,7 +801,8 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
         q1 = min(total, q0 + step)
         n = (q1 - q0) * out_w
         im2col(x, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols)
-        np.dot(cols[:n].T, g2d[q0 * out_w:q1 * out_w], out=partial)
+        with blas_threads_for(n * k_total * filters):
+            np.dot(cols[:n].T, g2d[q0 * out_w:q1 * out_w], out=partial)
         grad_wm += partial
     grad = grad_wm.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1)
     return np.ascontiguousarray(grad, dtype=result)

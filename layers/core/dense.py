@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import backend
 from backend.checks import check_bool, check_input, check_positive_int, check_seed
+from kernels.threads import blas_threads_for
 
 from ..base import Layer
 from ..initializers import filled, make_param
@@ -62,8 +65,10 @@ class Dense(Layer):
             )
         backend.get_array_module(input_data, self.W)  # mixed-device TypeError
         self.input = input_data
-        # One matrix product over every leading position (a (B, T, F) input is B*T rows).
-        out = input_data.reshape(-1, self.input_size) @ self.W
+        # One matrix product over every leading position (a (B, T, F) input is B*T rows); one BLAS thread
+        # for a product too small to split.
+        with blas_threads_for(self._macs(input_data)):
+            out = input_data.reshape(-1, self.input_size) @ self.W
         if self.use_bias:
             out += self.b
         return out.reshape(*input_data.shape[:-1], self.output_size)
@@ -76,11 +81,18 @@ class Dense(Layer):
             raise ValueError(f"Dense: grad_output: expected shape {expected} (the last forward's output), "
                              f"got {tuple(getattr(grad_output, 'shape', ()))}")
         g = grad_output.reshape(-1, self.output_size)
-        grad_input = (g @ self.W.T).reshape(self.input.shape)
-        grads = [self.input.reshape(-1, self.input_size).T @ g]
+        with blas_threads_for(self._macs(grad_output)):
+            grad_input = (g @ self.W.T).reshape(self.input.shape)
+            grads = [self.input.reshape(-1, self.input_size).T @ g]
         if self.use_bias:
             grads.append(g.sum(axis=0))
         return grad_input, grads
+
+    def _macs(self, batch_array) -> int:
+        """Multiply-adds of one product of this layer on a NumPy batch (0 for other arrays: no BLAS limit)."""
+        if type(batch_array) is not np.ndarray:
+            return 0
+        return (batch_array.size // batch_array.shape[-1]) * self.input_size * self.output_size
 
     def output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.output_size)

@@ -279,6 +279,34 @@ def test_errors():
         act.forward("prelu", np.ones((2, 3), np.float32), alpha=np.ones(2, np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_short_path_equals_the_checked_path(dtype):
+    """Calls without out= take the cached kernel plan; with out= they go through every check: same bits."""
+    x = _inputs(dtype)[:6300].reshape(-1, 7)
+    g = np.random.default_rng(4).standard_normal(x.shape).astype(dtype)
+    for name, extra in CASES + [("leaky_relu", {"alpha": 0.2}), ("elu", {"alpha": 0.5})]:
+        kw = _kwargs(name, x, extra)
+        for _ in range(2):  # the second call finds the plan built by the first
+            y = act.forward(name, x, **kw)
+            np.testing.assert_array_equal(y, act.forward(name, x, out=np.empty_like(x), **kw))
+            dx = act.backward(name, g, x, y, **kw)
+            np.testing.assert_array_equal(dx, act.backward(name, g, x, y, out=np.empty_like(x), **kw))
+
+
+def test_errors_are_raised_on_every_call():
+    x = np.ones(3, np.float32)
+    for _ in range(2):  # a failed call leaves no plan behind
+        with pytest.raises(TypeError, match="unexpected keyword beta; accepted: alpha"):
+            act.forward("elu", x, beta=1.0)
+        with pytest.raises(ValueError, match="approximate: expected 'none' or 'tanh', got 'fast'"):
+            act.backward("gelu", x, x, None, approximate="fast")
+        with pytest.raises(ValueError, match="unknown activation 'swishy'"):
+            act.backward("swishy", x, x, x)
+        with pytest.raises(TypeError, match="expected a floating-point array .* got dtype int64"):
+            act.forward("relu", np.arange(3))
+    assert act.forward("leaky_relu", -x, alpha=0.5)[0] == -0.5 and act.forward("leaky_relu", -x, alpha=0.25)[0] == -0.25
+
+
 def test_random_inputs_are_seeded_and_in_range():
     x = np.zeros((300, 40), np.float32)
     s1 = act.draw_rrelu_slopes(x, 0.1, 0.3, rng=7)
@@ -331,6 +359,30 @@ def test_vector_math_accuracy(dtype):
     np.testing.assert_array_equal(out, [0.0, 2.0, 0.0, 2.0])
     _run_loop(cpu.vtanh, specials, out)
     np.testing.assert_array_equal(out, [1.0, -1.0, 1.0, -1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erfc_and_gaussian_from_one_evaluation(dtype):
+    """verfc_exp (GELU's backward): erfc bit-equal to verfc, exp(-x^2) within 4 ulps, 0 at +-inf."""
+    dtype = np.dtype(dtype)
+    hi = 11.0 if dtype == np.float32 else 28.0
+    x = np.concatenate([np.linspace(-hi, hi, 40001), [np.inf, -np.inf]]).astype(dtype)
+    both = np.empty((2, x.size), dtype)
+    _both_loop(x, both)
+    alone = np.empty_like(x)
+    _run_loop(cpu.verfc, x, alone)
+    np.testing.assert_array_equal(both[0], alone)
+    exact = np.exp(-np.square(x[:-2].astype(np.longdouble))).astype(np.float64)
+    normal = exact > np.finfo(dtype).tiny
+    err = np.abs(both[1, :-2][normal] - exact[normal]) / exact[normal] / float(np.finfo(dtype).eps)
+    assert err.max() <= 4.0, float(err.max())
+    np.testing.assert_array_equal(both[1, -2:], [0.0, 0.0])
+
+
+@njit(error_model="numpy")
+def _both_loop(x, out):
+    for i in range(x.size):
+        out[0, i], out[1, i] = cpu.verfc_exp(x[i])
 
 
 _LOOPS = {}

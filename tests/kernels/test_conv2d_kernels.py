@@ -192,9 +192,10 @@ def test_gpu_matches_cpu(dtype, rtol):
         ((2, 40, 41, 64), (19, 64, 2, 3), (1, 2), (1, 0)),  # filter count not a multiple of the 4x4 blocks
     ],
 )
-def test_numba_gemm_path_matches_reference(x_shape, k_shape, stride, padding):
-    # These geometries pass _numba_gemm_pays at the default threshold (for the three products),
-    # so the blocked Numba matrix products (not NumPy's GEMM) are what is compared to the book's loops.
+def test_numba_gemm_path_matches_reference(x_shape, k_shape, stride, padding, monkeypatch):
+    # A fixed threshold of 0 multiply-adds sends the three products to the blocked Numba matrix products
+    # (not NumPy's GEMM, nor the direct kernels): they are what is compared to the book's loops.
+    monkeypatch.setattr(conv2d.cpu, "NUMBA_GEMM_MIN_MACS", 0)
     filters, channels, kh, kw = k_shape
     (sh, sw), (ph, pw) = reference.as_pair(stride), reference.as_pair(padding)
     out_h, out_w = reference.conv2d_output_size(x_shape[1:3], (kh, kw), (sh, sw), (ph, pw))

@@ -37,9 +37,11 @@ CHECKS = textwrap.dedent(
     # every threaded path on small arrays: no size thresholds
     threads.PARALLEL_MIN_ELEMENTS = 0
     conv2d.cpu.NUMBA_GEMM_MIN_MACS = 0
+    conv2d.cpu.USE_DIRECT = False  # the GEMM paths here; the direct kernels are called by name below
     pool2d.cpu.PARALLEL_MIN_ELEMENTS = 0
     depthwise2d.cpu.PARALLEL_MIN_ELEMENTS = 0
     activations.cpu.PARALLEL_MIN_SIZE = activations.cpu.PARALLEL_MIN_SIZE_COMPUTE = 1
+    direct = conv2d.direct
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 45, 43, 16)).astype(np.float32)     # odd widths: GEMM tails
@@ -78,6 +80,9 @@ CHECKS = textwrap.dedent(
         "depthwise2d forward": lambda: depthwise2d.depthwise2d_forward(x, kdw, None, 1, 1),
         "depthwise2d backward input": lambda: depthwise2d.depthwise2d_backward_input(gdw, kdw, x.shape, 1, 1),
         "depthwise2d backward kernels": lambda: depthwise2d.depthwise2d_backward_kernels(gdw, x, kdw.shape, 1, 1),
+        "conv2d direct forward F=24": lambda: direct.forward(x, k24, b24, 1, 1),
+        "conv2d direct backward input F=32": lambda: direct.backward_input(g32, k32, x.shape, 1, 1),
+        "conv2d direct backward kernels F=32": lambda: direct.backward_kernels(g32, x, k32.shape, 1, 1),
         "max_pool2d forward": lambda: pool2d.max_pool2d_forward(xp)[0],
         "max_pool2d backward": lambda: pool2d.max_pool2d_backward(gp, am, xp.shape),
         "max_pool2d backward overlapping": lambda: pool2d.max_pool2d_backward(go, amo, xp.shape, 3, 1),
@@ -114,7 +119,7 @@ def digests():
 
 
 def test_every_op_was_checked_on_1_2_and_4_threads(digests):
-    assert len(digests) == 22
+    assert len(digests) == 25
     assert all(set(per_threads) == {"1", "2", "4"} for per_threads in digests.values())
 
 
@@ -122,8 +127,10 @@ def test_every_op_was_checked_on_1_2_and_4_threads(digests):
     "conv2d forward F=24", "conv2d backward input F=24 stride 1", "conv2d backward input F=24 stride 2",
     "conv2d backward kernels F=24", "conv2d backward kernels F=32", "conv2d backward kernels float64",
     "conv2d backward bias", "conv2d backward kernels dilated", "conv2d backward input dilated",
-    "depthwise2d forward", "depthwise2d backward input", "depthwise2d backward kernels", "max_pool2d forward",
-    "max_pool2d backward", "max_pool2d backward overlapping",
+    "depthwise2d forward", "depthwise2d backward input", "depthwise2d backward kernels",
+    "conv2d direct forward F=24", "conv2d direct backward input F=32",
+    "conv2d direct backward kernels F=32", "max_pool2d forward", "max_pool2d backward",
+    "max_pool2d backward overlapping",
     "avg_pool2d forward 3x3/1", "avg_pool2d backward overlapping", "global_avg_pool2d forward", "gelu forward",
     "sigmoid backward", "prelu slope gradient, one slope", "prelu slope gradient, per channel",
 ])

@@ -1,0 +1,286 @@
+"""Direct 2-D convolution on the CPU for thin layers: float32, stride 1, NHWC (book section 22.2).
+
+No im2col matrix: the register-tiled product reads the taps straight from a
+zero-padded copy of the input. For a fixed kernel row ``i``, output pixel
+``(oh, ow)`` reads the ``kw * C`` contiguous values of padded row ``oh + i``
+from column ``ow`` on, so consecutive output pixels are the rows of a matrix
+with row stride ``C`` (overlapping rows) and the forward is ``Σ_i A_i @ W_i``,
+summed in the order of :func:`kernels.conv2d.cpu.gemm_kf` (same bits). The
+product is an outer-product micro-kernel (:func:`_outer16`): 16 output pixels
+x 16 (or 8) channels per tile, whose broadcast operand LLVM folds into the FMA.
+
+* :func:`forward`: output rows split over the helper threads;
+* :func:`backward_input`: at stride 1, the forward of the padded output
+  gradient with flipped, channel-swapped kernels.
+
+When this path is taken: ``kernels.conv2d.cpu._direct_pays``; the
+measurements behind it: docs/design/kernels.md.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..jit import njit
+from ..threads import run_rows
+from .registers import stack_pointer
+
+#: Output pixels per tile (the rows of :func:`_outer16`).
+TILE_ROWS = 16
+
+
+@njit(inline="always", fastmath={"contract"})
+def _outer16(af, a0, a8, astride, astep, bf, b0, bstep, steps, acc, width):
+    """``acc[r, t] += Σ_s af[o_r + s*astep] * bf[b0 + s*bstep + t]``, 16 rows, ``width`` (a constant).
+
+    Row offsets: ``o_r = a0 + r*astride`` for ``r < 8``, ``a8 + (r - 8)*astride`` for ``r >= 8``
+    (``a8 = a0 + 8*astride`` for evenly spaced rows; another ``a8`` starts the second half elsewhere).
+    The rows are written out so that LLVM keeps the 16 accumulator vectors in
+    registers and reads each ``af`` value as an FMA's broadcast operand.
+    """
+    s_a = np.uint64(astride)
+    o0 = np.uint64(a0)
+    o1 = o0 + s_a
+    o2 = o1 + s_a
+    o3 = o2 + s_a
+    o4 = o3 + s_a
+    o5 = o4 + s_a
+    o6 = o5 + s_a
+    o7 = o6 + s_a
+    o8 = np.uint64(a8)
+    o9 = o8 + s_a
+    o10 = o9 + s_a
+    o11 = o10 + s_a
+    o12 = o11 + s_a
+    o13 = o12 + s_a
+    o14 = o13 + s_a
+    o15 = o14 + s_a
+    step_a = np.uint64(astep)
+    step_b = np.uint64(bstep)
+    bo = np.uint64(b0)
+    ao = np.uint64(0)
+    for _ in range(steps):
+        x0 = af[o0 + ao]
+        x1 = af[o1 + ao]
+        x2 = af[o2 + ao]
+        x3 = af[o3 + ao]
+        x4 = af[o4 + ao]
+        x5 = af[o5 + ao]
+        x6 = af[o6 + ao]
+        x7 = af[o7 + ao]
+        x8 = af[o8 + ao]
+        x9 = af[o9 + ao]
+        x10 = af[o10 + ao]
+        x11 = af[o11 + ao]
+        x12 = af[o12 + ao]
+        x13 = af[o13 + ao]
+        x14 = af[o14 + ao]
+        x15 = af[o15 + ao]
+        for t in range(width):
+            y = bf[bo + np.uint64(t)]
+            acc[0, t] += x0 * y
+            acc[1, t] += x1 * y
+            acc[2, t] += x2 * y
+            acc[3, t] += x3 * y
+            acc[4, t] += x4 * y
+            acc[5, t] += x5 * y
+            acc[6, t] += x6 * y
+            acc[7, t] += x7 * y
+            acc[8, t] += x8 * y
+            acc[9, t] += x9 * y
+            acc[10, t] += x10 * y
+            acc[11, t] += x11 * y
+            acc[12, t] += x12 * y
+            acc[13, t] += x13 * y
+            acc[14, t] += x14 * y
+            acc[15, t] += x15 * y
+        ao += step_a
+        bo += step_b
+
+
+@njit(inline="always")
+def _zero(acc, rows, width):
+    for r in range(rows):
+        for t in range(width):
+            acc[r, t] = 0
+
+
+@njit(nogil=True)
+def pad_rows(x, xp, ph, pw, r0, r1):
+    """``xp[b, h, w, :] = x[b, h - ph, w - pw, :]`` inside, 0 elsewhere, for padded rows ``r0 <= b*Hp + h < r1``."""
+    batch, height, width, channels = x.shape
+    hp, wp = xp.shape[1], xp.shape[2]
+    xf = x.reshape(x.size)
+    pf = xp.reshape(xp.size)
+    row = np.uint64(wp * channels)
+    inner = np.uint64(width * channels)
+    left = np.uint64(pw * channels)
+    for r in range(r0, r1):
+        b = r // hp
+        h = r - b * hp - ph
+        d = np.uint64(r) * row
+        if h < 0 or h >= height:
+            for t in range(row):
+                pf[d + t] = 0
+            continue
+        for t in range(left):
+            pf[d + t] = 0
+        s = np.uint64((b * height + h) * width * channels)
+        for t in range(inner):
+            pf[d + left + t] = xf[s + t]
+        for t in range(left + inner, row):
+            pf[d + t] = 0
+
+
+@njit(inline="always", fastmath={"contract"})
+def _forward_rows(xp, w, bias, out, kh, kw, q0, q1, width):
+    """The output rows ``q0 <= q < q1`` of the forward in tiles of 16 pixels x ``width`` (a constant) channels."""
+    hp, wp, channels = xp.shape[1], xp.shape[2], xp.shape[3]
+    out_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
+    xf = xp.reshape(xp.size)
+    wf = w.reshape(w.size)
+    kk_total = kw * channels
+    w_row = kk_total * filters
+    acc = numba.carray(stack_pointer(256, out.dtype), (16, width))
+    for q in range(q0, q1):
+        b = q // out_h
+        oh = q - b * out_h
+        for ow0 in range(0, out_w, 16):
+            n = min(16, out_w - ow0)
+            for f0 in range(0, filters, width):
+                _zero(acc, 16, width)
+                for i in range(kh):
+                    base = ((b * hp + oh + i) * wp + ow0) * channels
+                    _outer16(xf, base, base + 8 * channels, channels, 1, wf, i * w_row + f0, filters, kk_total,
+                             acc, width)
+                for r in range(n):
+                    for t in range(width):
+                        out[b, oh, ow0 + r, f0 + t] = acc[r, t] + bias[f0 + t]
+
+
+@njit(nogil=True, fastmath={"contract"})
+def direct_forward_rows16(xp, w, bias, out, kh, kw, q0, q1):
+    """Stride-1 convolution of the output rows ``q0 <= q < q1`` (``q = b * OH + oh``), a multiple of 16 filters.
+
+    ``xp``: the padded input ``(B, Hp, Wp, C)``, with zero columns for the taps
+    of whole tiles past ``OW`` (they are computed, only valid pixels stored);
+    ``w``: ``(kh, kw*C, F)``; ``out``: ``(B, OH, OW, F)``. Tiles of 16 pixels
+    x 16 channels.
+    """
+    _forward_rows(xp, w, bias, out, kh, kw, q0, q1, 16)
+
+
+@njit(nogil=True, fastmath={"contract"})
+def direct_forward_rows8(xp, w, bias, out, kh, kw, q0, q1):
+    """:func:`direct_forward_rows16` for a multiple of 8 filters: tiles of 16 pixels x 8 channels.
+
+    A kernel of its own, so that a model compiles only the tile width it uses.
+    """
+    _forward_rows(xp, w, bias, out, kh, kw, q0, q1, 8)
+
+
+@njit(inline="always", fastmath={"contract"})
+def _taps_tile(xf, gf, hp, wp, channels, out_h, out_w, filters, kk_total, t0, f0, q_lo, q_hi, part):
+    """``part[t0 + r, f0 + t] = Σ_{q, ow} tap_{t0 + r}(q, ow) g[q, ow, f0 + t]`` over the output rows
+    ``[q_lo, q_hi)``, for 16 taps ``r`` and 16 channels ``t``.
+
+    Tap ``t = i * kw*C + kk`` of output pixel ``(b, oh, ow)`` is ``xp[b, oh + i, ow + kk // C, kk % C]``;
+    16 taps that straddle two kernel rows (``kw*C`` a multiple of 8, not 16) are two runs of 8. The
+    accumulator tile is this call's own stack array: one shared by several call sites reaches LLVM
+    through a phi and stays in memory.
+    """
+    acc = numba.carray(stack_pointer(256, gf.dtype), (16, 16))
+    _zero(acc, 16, 16)
+    i, kk0 = t0 // kk_total, t0 % kk_total
+    second = kk0 + 8 if kk0 + 16 <= kk_total else wp * channels  # straddling: taps 8-15 start row i + 1
+    for q in range(q_lo, q_hi):
+        b = q // out_h
+        oh = q - b * out_h
+        a0 = ((b * hp + oh + i) * wp) * channels
+        _outer16(xf, a0 + kk0, a0 + second, 1, channels, gf, q * out_w * filters + f0, filters, out_w, acc, 16)
+    for r in range(16):
+        for t in range(16):
+            part[t0 + r, f0 + t] = acc[r, t]
+
+
+@njit(nogil=True, fastmath={"contract"})
+def direct_backward_kernels_partials(xp, g, kh, kw, row_bounds, partials, p0, p1):
+    """``partials[p][t, f] = Σ_{q, ow} tap_t(q, ow) g[q, ow, f]`` over the output rows
+    ``row_bounds[p] <= q < row_bounds[p + 1]``, for ``p0 <= p < p1`` (stride 1; see :func:`_taps_tile`).
+
+    The ``kh * kw * C`` taps (``kw * C`` a multiple of 8) in tiles of 16; when their count is not a
+    multiple of 16 the last tile overlaps the one before it and recomputes the same sums in the same
+    order. The sum over the rows of one partial runs in a fixed order; which thread computes a partial
+    does not change it (deterministic, see docs/design/kernels.md).
+    """
+    hp, wp, channels = xp.shape[1], xp.shape[2], xp.shape[3]
+    out_h, out_w, filters = g.shape[1], g.shape[2], g.shape[3]
+    xf = xp.reshape(xp.size)
+    gf = g.reshape(g.size)
+    kk_total = kw * channels
+    taps = kh * kk_total
+    for p in range(p0, p1):
+        for t0 in range(0, taps, 16):
+            t0 = min(t0, taps - 16)
+            for f0 in range(0, filters, 16):
+                _taps_tile(xf, gf, hp, wp, channels, out_h, out_w, filters, kk_total, t0, f0,
+                           row_bounds[p], row_bounds[p + 1], partials[p])
+
+
+def padded(x, ph, pw, extra=0):
+    """``x`` zero-padded by ``ph`` rows and ``pw`` columns on both sides, plus ``extra`` zero columns on the right."""
+    batch, height, width, channels = x.shape
+    xp = np.empty((batch, height + 2 * ph, width + 2 * pw + extra, channels), dtype=x.dtype)
+    run_rows(pad_rows, batch * xp.shape[1], 2 * xp.size, x, xp, ph, pw)
+    return xp
+
+
+def forward(x, kernels, biases, ph, pw):
+    """Stride-1 forward on C-contiguous arrays of one float dtype (see :func:`direct_forward_rows16`)."""
+    batch, height, width, channels = x.shape
+    filters, _, kh, kw = kernels.shape
+    out_h, out_w = height + 2 * ph - kh + 1, width + 2 * pw - kw + 1
+    if filters % 8:
+        raise ValueError(f"direct.forward: kernels: expected a multiple of 8 filters, got {filters}")
+    xp = padded(x, ph, pw, -out_w % TILE_ROWS)  # whole tiles: the last one reads past OW
+    w = np.ascontiguousarray(kernels.transpose(2, 3, 1, 0), dtype=x.dtype).reshape(kh, kw * channels, filters)
+    out = np.empty((batch, out_h, out_w, filters), dtype=x.dtype)
+    bias = np.ascontiguousarray(biases, dtype=x.dtype).reshape(filters)
+    kernel = direct_forward_rows16 if filters % 16 == 0 else direct_forward_rows8
+    run_rows(kernel, batch * out_h, out.size * kh * kw * channels // 4, xp, w, bias, out, kh, kw)
+    return out
+
+
+def backward_input(g, kernels, input_shape, ph, pw):
+    """Stride-1 ``dE/dx``: the forward of ``g`` padded by ``(kh - 1 - ph, kw - 1 - pw)`` with flipped,
+    channel-swapped kernels."""
+    filters, channels, kh, kw = kernels.shape
+    flipped = np.ascontiguousarray(kernels[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=g.dtype)
+    return forward(g, flipped, np.zeros(channels, dtype=g.dtype), kh - 1 - ph, kw - 1 - pw)
+
+
+#: Partial sums of the kernel gradient: a fixed count of fixed row ranges, added in order (deterministic).
+REDUCTION_BLOCKS = 16
+
+
+def backward_kernels(g, x, kernel_shape, ph, pw):
+    """Stride-1 ``dE/dK``, shape ``(F, C, kh, kw)``, for a multiple of 16 filters and ``kw * C`` a multiple of 8
+    (at least 16 taps in all): :data:`REDUCTION_BLOCKS` partial sums added in order."""
+    batch, height, width, channels = x.shape
+    filters, _, kh, kw = kernel_shape
+    if filters % 16 or (kw * channels) % 8 or kh * kw * channels < 16:
+        raise ValueError("direct.backward_kernels: kernel_shape: expected a multiple of 16 filters and kw * C a "
+                         f"multiple of 8, got {tuple(kernel_shape)}")
+    out_h = g.shape[1]
+    xp = padded(x, ph, pw)
+    total = batch * out_h
+    n_partials = max(1, min(REDUCTION_BLOCKS, total))
+    row_bounds = np.array([total * p // n_partials for p in range(n_partials + 1)], dtype=np.int64)
+    partials = np.empty((n_partials, kh * kw * channels, filters), dtype=x.dtype)
+    run_rows(direct_backward_kernels_partials, n_partials, g.size * kh * kw * channels // 4, xp, g, kh, kw,
+             row_bounds, partials)
+    grad = partials[0]
+    for p in range(1, n_partials):
+        grad += partials[p]
+    return np.ascontiguousarray(grad.reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1))
