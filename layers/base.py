@@ -35,6 +35,8 @@ class Layer:
     Class attribute ``integer_input`` is True for layers that take integer
     ids (Embedding): ``fit`` and ``predict`` then pass integer data to the
     model as it is instead of casting it to the model's float dtype.
+    Class attribute ``embedding_table`` is True for layers whose parameters
+    are embedding tables (no penalty, no weight decay: :func:`weight_mask`).
 
     Attributes
     ----------
@@ -54,6 +56,9 @@ class Layer:
     """
 
     integer_input = False
+    #: True for layers whose params are embedding tables (rows looked up by id or position, not multiplied:
+    #: Embedding, LearnedPositionalEmbedding, ClassToken); :func:`weight_mask` leaves them out.
+    embedding_table = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -257,11 +262,25 @@ def takes_integer_input(layer) -> bool:
 
 
 def weight_mask(layer) -> list:
-    """For each of ``layer.params``: is it a weight (ndim >= 2 and not named as a bias or normalization scale)?
+    """For each of ``layer.params``: is it a weight (penalised by L1/L2, decayed by AdamW)?
 
-    Penalties (L1/L2) and weight decay apply to weights only; biases,
-    ``gamma`` and ``beta`` are left alone (the names are :data:`BIAS_NAMES`).
+    The one rule of the library: a parameter is a weight when
+
+    * it has ``ndim >= 2`` (biases and per-channel vectors are not), and
+    * its attribute name is not one of :data:`BIAS_NAMES` (``b``, ``bias``,
+      ``biases``, and the normalization shift ``beta`` and scale ``gamma``), and
+    * the layer holding it is not an embedding table (``embedding_table =
+      True``: :class:`~layers.Embedding`, :class:`~layers.LearnedPositionalEmbedding`,
+      :class:`~layers.ClassToken`): decaying a table pulls the rows of rare
+      ids towards 0 on every step though they only get a gradient when seen.
+
+    ``fit``'s ``l1``/``l2``, the optimizers' ``l1``/``l2`` (through the mask
+    ``fit`` passes), :class:`~optimizers.AdamW`'s decay and
+    :func:`optimizers.flatten_parameters` all read this function.
     """
     names = param_names(layer)
     params = getattr(layer, "params", None) or []
-    return [p.ndim >= 2 and name.rsplit(".", 1)[-1] not in BIAS_NAMES for p, name in zip(params, names)]
+    owners = param_owners(layer)
+    return [p.ndim >= 2 and name.rsplit(".", 1)[-1] not in BIAS_NAMES
+            and not getattr(owner, "embedding_table", False)
+            for p, name, (_, owner) in zip(params, names, owners)]
