@@ -14,9 +14,17 @@ Blocks made of other layers (Sequential, and later residual and branching
 blocks) list their children with :meth:`Layer.sublayers`; their ``params`` is
 the concatenation of their children's, in that order. :func:`walk` visits a
 whole tree, which is all the training loop, checkpoints and diagnostics need.
+
+Checks once, not every call: a layer validates its arguments in every public
+``forward``/``backward`` call, except inside :func:`checks_done`, the block a
+caller opens after it validated the same shapes, dtypes and device once (the
+training loop does, after its first checked step of each batch shape).
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -27,6 +35,44 @@ from .saving.registry import register_library_class
 
 #: Attribute names of parameters that are not weights (no L1/L2 penalty, no weight decay).
 BIAS_NAMES = frozenset({"b", "bias", "biases", "beta", "gamma"})
+
+_CHECKS_DONE: ContextVar[bool] = ContextVar("camadas_checks_done", default=False)
+
+#: ``checks_skipped()`` is True inside a :func:`checks_done` block: a layer then skips the argument checks of
+#: its ``forward``/``backward`` (a ContextVar read: about 40 ns, once per call).
+checks_skipped = _CHECKS_DONE.get
+
+
+@contextmanager
+def checks_done():
+    """A block in which layers and losses trust their arguments: the caller has validated them once.
+
+    Inside it, ``forward``/``backward`` skip the checks that only look at
+    their arguments' types, dtypes, shapes and devices (``check_input``,
+    feature counts, ``grad_output`` shapes, a block's checks of its children's
+    results, a loss's per-batch target check) and compute exactly what they
+    compute outside it: results are bit-identical. A layer reads
+    :func:`checks_skipped` to know; layers that do not (the book's own
+    classes, a user's layers) simply keep checking.
+
+    The contract is the caller's: every call inside the block gets arguments
+    of the shapes, dtypes and device that already passed the checks (the
+    training loop runs the first step of each batch signature outside the
+    block, and the targets were checked once on the whole data set). A wrong
+    argument inside the block is not reported clearly (it may fail deep in a
+    kernel, or not at all). Thread- and task-local (a ContextVar): other
+    threads keep their checks. Nesting is allowed.
+
+    Example
+    -------
+    >>> with layers.base.checks_done():           # doctest: +SKIP
+    ...     out = model.forward(x)                  # x: the shape/dtype already checked once
+    """
+    token = _CHECKS_DONE.set(True)
+    try:
+        yield
+    finally:
+        _CHECKS_DONE.reset(token)
 
 
 class Layer:
