@@ -31,6 +31,8 @@ COMMANDS = {
     "attention": ("bench.attention", "multi-head attention and a Transformer block vs PyTorch (book ch. 26)"),
     "recurrent": ("bench.recurrent", "RNN/LSTM/GRU speed vs PyTorch and the book's loops; the short-term memory "
                                      "problem (book 24.5)"),
+    "models": ("bench.models", "whole models trained by fit vs a PyTorch twin (digits CNN, MLPs), GEMM floors, "
+                               "per-call overhead of a layer"),
 }
 
 PROG = "camadas-bench"

@@ -58,6 +58,13 @@ class ElementwiseActivation(Layer):
     """
 
     kernel = ""
+    #: Whether the derivative reads the output (``kernels.activations.BACKWARD_NEEDS``); set per subclass.
+    needs_output = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kernel:
+            cls.needs_output = kernels.BACKWARD_NEEDS[cls.kernel] == "output"
 
     def __init__(self):
         super().__init__()
@@ -70,18 +77,14 @@ class ElementwiseActivation(Layer):
         return {}
 
     def forward(self, input_data):
-        if checks_skipped():
-            x = contiguous(input_data)
-            params = self.kernel_params(x)
-            if type(x) is np.ndarray:  # checked float32/float64, C order: the CPU kernels' own arrays
-                y = cpu_kernels.forward(self.kernel, x, **self._resolved(params))
-            else:
-                y = kernels.forward(self.kernel, x, **params)
+        trusted = checks_skipped()
+        x = contiguous(input_data if trusted else check_input(input_data, layer=type(self).__name__))
+        params = self.kernel_params(x)
+        if trusted and type(x) is np.ndarray:  # checked float32/float64 in C order: the CPU kernels' own arrays
+            y = cpu_kernels.forward(self.kernel, x, **self._resolved(params))
         else:
-            x = contiguous(check_input(input_data, layer=type(self).__name__))
-            params = self.kernel_params(x)
             y = kernels.forward(self.kernel, x, **params)
-        if kernels.BACKWARD_NEEDS[self.kernel] == "output":
+        if self.needs_output:
             self.input, self.output = None, y
         else:
             self.input, self.output = x, None
@@ -94,7 +97,7 @@ class ElementwiseActivation(Layer):
         return {**defaults, **params} if params else defaults
 
     def _cached(self):
-        cached = self.output if kernels.BACKWARD_NEEDS[self.kernel] == "output" else self.input
+        cached = self.output if self.needs_output else self.input
         if cached is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return cached
