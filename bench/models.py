@@ -472,8 +472,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calls", type=options.positive_int, default=None,
                         help="calls per round in the per-call table (default 2000)")
     parser.add_argument("--seed", type=options.seed, default=0, help="seed of weights and data")
-    parser.add_argument("--torch-threads", type=options.positive_int, default=None,
-                        help="torch.set_num_threads for the PyTorch twins (default: PyTorch's own choice)")
+    parser.add_argument("--threads", type=options.positive_int, default=None,
+                        help="threads of both libraries (camadas's BLAS and Numba pools through "
+                             "backend.host.limit_threads, torch.set_num_threads); default: each library's own "
+                             "choice. 1 gives steady figures on a shared machine")
     parser.add_argument("--note", default="shared machine: other processes were running; compare ratios",
                         help="a sentence about the machine's state, kept in the JSON")
     parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test; figures meaningless)")
@@ -484,8 +486,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     """Run the chosen sections; print the report; return 0."""
     torch = torch_or_none()
-    if torch is not None and args.torch_threads is not None:
-        torch.set_num_threads(args.torch_threads)
+    if args.threads is None:
+        return _run(args, torch)
+    from backend.host import limit_threads
+
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    with limit_threads(args.threads):
+        return _run(args, torch)
+
+
+def _run(args, torch) -> int:
     settings = QUICK if args.quick else DEFAULTS
     rounds = args.rounds or settings["rounds"]
     epochs = args.epochs or settings["epochs"]
@@ -498,7 +509,7 @@ def run(args) -> int:
         "torch_unavailable": None if torch is not None else "pip install torch (CPU) for the twins",
         "note": args.note,
         "settings": {"rounds": rounds, "epochs": epochs, "steps": steps, "seed": args.seed, "quick": args.quick,
-                     "sections": sorted(chosen)},
+                     "sections": sorted(chosen), "threads": args.threads},
         "cnn": cnn_rows(rounds, epochs, args.seed, args.quick) if "cnn" in chosen else [],
         "mlp": mlp_rows(args.batch_sizes or settings["batch_sizes"], rounds, epochs, steps, args.seed)
         if "mlp" in chosen else [],

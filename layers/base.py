@@ -19,6 +19,8 @@ Checks once, not every call: a layer validates its arguments in every public
 ``forward``/``backward`` call, except inside :func:`checks_done`, the block a
 caller opens after it validated the same shapes, dtypes and device once (the
 training loop does, after its first checked step of each batch shape).
+Work nobody reads: inside :func:`input_gradient_unused` a layer may skip its
+``grad_input`` (the first layer of a model trained by ``fit``).
 """
 
 from __future__ import annotations
@@ -242,6 +244,33 @@ class Layer:
         args, kwargs = getattr(self, "_init_args", ((), {}))
         parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+_INPUT_GRADIENT_UNUSED: ContextVar = ContextVar("camadas_input_gradient_unused", default=None)
+
+
+@contextmanager
+def input_gradient_unused(layer):
+    """A block in which nobody reads ``layer``'s ``grad_input``: its ``backward`` may return None for it.
+
+    ``fit`` runs ``model.backward`` inside ``input_gradient_unused(model)``:
+    the data are not differentiated. A layer that can skip the work asks
+    :func:`input_gradient_needed` (Dense skips ``dE/dx = dE/dy W^T``, the
+    largest matrix product of a first layer with many inputs); a
+    :class:`~layers.Sequential` passes the fact on to its first layer, the
+    only one that sees its input. Every other layer computes as usual.
+    Parameter gradients are the same either way.
+    """
+    token = _INPUT_GRADIENT_UNUSED.set(layer)
+    try:
+        yield
+    finally:
+        _INPUT_GRADIENT_UNUSED.reset(token)
+
+
+def input_gradient_needed(layer) -> bool:
+    """False inside :func:`input_gradient_unused` for this very ``layer`` (then its ``grad_input`` may be None)."""
+    return _INPUT_GRADIENT_UNUSED.get() is not layer
 
 
 # -- the protocol for any object with forward/backward (the book's classes need not subclass Layer) ----------

@@ -7,7 +7,7 @@ import numpy as np
 import backend
 from backend.checks import check_bool, check_input, check_positive_int, check_seed
 
-from ..base import Layer, checks_skipped
+from ..base import Layer, checks_skipped, input_gradient_needed
 from ..initializers import filled, make_param
 
 
@@ -40,7 +40,8 @@ class Dense(Layer):
 
     with the leading axes flattened into one batch axis for ``dE/dW`` and ``dE/db``.
     Inside :func:`layers.base.checks_done` the argument checks are skipped
-    (same results).
+    (same results); inside :func:`layers.base.input_gradient_unused` for this
+    layer, ``dE/dx`` is not computed (None).
     """
 
     def __init__(self, input_size, output_size, weight_init="xavier_uniform", use_bias=True, seed=None):
@@ -87,12 +88,13 @@ class Dense(Layer):
             if tuple(getattr(grad_output, "shape", ())) != expected:
                 raise ValueError(f"Dense: grad_output: expected shape {expected} (the last forward's output), "
                                  f"got {tuple(getattr(grad_output, 'shape', ()))}")
+        needed = input_gradient_needed(self)   # not for the first layer in fit: nobody reads dE/dx of the data
         if x.ndim == 2:
             g = grad_output
-            grad_input = g @ self.W.T
+            grad_input = g @ self.W.T if needed else None
         else:
             g = grad_output.reshape(-1, self.output_size)
-            grad_input = (g @ self.W.T).reshape(x.shape)
+            grad_input = (g @ self.W.T).reshape(x.shape) if needed else None
             x = x.reshape(-1, self.input_size)
         # One row: dE/dW is an outer product, one rounding per entry whatever computes it; numpy.dot's BLAS
         # call is 4x faster than matmul's loop for an inner dimension of 1 (the same values).

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 import backend
 from backend.checks import check_bool, check_nonnegative, check_positive_int, check_positive_or_none, check_seed
 
-from ..base import checks_done, restore_modes, set_mode, takes_integer_input, walk, weight_mask
+from ..base import (checks_done, input_gradient_unused, restore_modes, set_mode, takes_integer_input, walk,
+                    weight_mask)
 from .batches import ArrayBatches, IterableBatches, batch_stream
 from .callbacks import Callback
 from .data import SequenceLengths, batch_error, check_data, check_targets, is_parts, take_batch
@@ -325,7 +326,8 @@ class TrainingStep:
             batch_loss = self.loss.forward(out, yb)
         except (ValueError, TypeError) as exc:
             raise batch_error(exc, "y", epoch, step, index) from exc
-        _, grads = self.model.backward(self.loss.backward())
+        with input_gradient_unused(self.model):   # the data are not differentiated: no dE/dx for them
+            _, grads = self.model.backward(self.loss.backward())
         return out, batch_loss, grads
 
     def update(self, grads) -> None:

@@ -129,3 +129,26 @@ def test_fit_checks_the_first_step_of_each_batch_shape_and_trusts_the_others():
     # batches of batch_size (16, 16, 8): the first batch of each shape is checked, in training and validation
     first, second = [False, True, False], [True, True, True]
     assert spy.calls == [False, False] + first + first + second + second
+
+
+def test_the_data_get_no_input_gradient_and_the_parameters_the_same_ones():
+    from layers.base import input_gradient_needed, input_gradient_unused
+
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+    inner = layers.Sequential([layers.Dense(6, 5, seed=0), layers.Tanh()])
+    model = layers.Sequential([inner, layers.Dense(5, 3, seed=1)])
+    g = np.ones((4, 3), np.float32)
+    model.forward(x)
+    grad_input, grads = model.backward(g)
+    with input_gradient_unused(model):
+        assert not input_gradient_needed(model) and input_gradient_needed(inner)
+        skipped, same = model.backward(g)
+    assert grad_input.shape == x.shape and skipped is None     # the first Dense, two blocks down, skipped dE/dx
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(grads, same))
+    # a block whose input feeds two branches still gets its dE/dx: only a Sequential passes the fact on
+    branches = layers.Sequential([layers.Residual(layers.Dense(6, 6, seed=2)), layers.Dense(6, 3, seed=3)])
+    branches.forward(x)
+    with input_gradient_unused(branches):
+        assert branches.backward(g)[0].shape == x.shape
+    X, y = _data()
+    _fit(layers.Sequential([layers.Residual(layers.Dense(6, 6, seed=2)), layers.Dense(6, 8, seed=3)]), X, y)
