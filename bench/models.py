@@ -521,14 +521,3 @@ def _run(args, torch) -> int:
     if args.json:
         print(f"\njson: {write_json(args.json, result)}")
     return 0
-
-
-def main(argv=None) -> int:
-    """``python -m bench.models ...`` (same options as ``python -m bench models``)."""
-    parser = argparse.ArgumentParser(prog="python -m bench models", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

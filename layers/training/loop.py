@@ -152,10 +152,7 @@ def fit(model, X, y=None, loss="mse", optimizer="sgd", epochs=1, batch_size=32, 
     from ..losses import loss_for_model
 
     epochs = check_positive_int(epochs, "epochs")
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
-    if steps_per_epoch is not None:
-        steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
+    batch_size, steps_per_epoch = _optional_counts(batch_size=batch_size, steps_per_epoch=steps_per_epoch)
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
     shuffle, track_gradients = check_bool(shuffle, "shuffle"), check_bool(track_gradients, "track_gradients")
@@ -380,10 +377,7 @@ def evaluate(model, X, y=None, loss=None, metrics=("accuracy",), batch_size=None
             raise ValueError("evaluate: loss: expected a loss (e.g. loss='mse'); the model was never fit")
         loss = model.loss
     loss = loss_for_model(loss, model)
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
-    if steps is not None:
-        steps = check_positive_int(steps, "steps")
+    batch_size, steps = _optional_counts(batch_size=batch_size, steps=steps)
     metric_objects = [get_metric(m) for m in _as_sequence(metrics)]
     dev, dtype = model_device(model), model_dtype(model)
     cast = not takes_integer_input(model)
@@ -414,10 +408,7 @@ def predict(model, X, batch_size=None, steps=None, sample_lengths=None):
     array, shape (samples, ...) as the last layer gives
         NumPy when ``X`` is a NumPy array (or list, or an iterable), else on the model's device.
     """
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
-    if steps is not None:
-        steps = check_positive_int(steps, "steps")
+    batch_size, steps = _optional_counts(batch_size=batch_size, steps=steps)
     dev, dtype = model_device(model), model_dtype(model)
     cast = not takes_integer_input(model)
     source = _source(X, None, batch_size, steps, sample_lengths, dev, dtype, cast, ("X", "y"), 1,
@@ -506,6 +497,11 @@ def _validation_source(validation_data, batch_size, dev, dtype, cast, epochs):
     source = _source(*validation_data, batch_size, None, None, dev, dtype, cast, ("X_val", "y_val"), epochs)
     source.names = ("validation_data[0] (X_val)", "validation_data[1] (y_val)")
     return source
+
+
+def _optional_counts(**counts) -> list:
+    """Each count (``batch_size=...``, ``steps=...``) as an int >= 1, or None when None."""
+    return [None if value is None else check_positive_int(value, name) for name, value in counts.items()]
 
 
 def _check_callbacks(callbacks) -> list:

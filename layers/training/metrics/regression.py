@@ -23,7 +23,11 @@ from .base import Metric, as_columns
 
 
 class _ColumnMetric(Metric):
-    """Per-column running sums of the errors (subclasses read them)."""
+    """Per-column running sums of the errors; subclasses say how a column's value comes from them."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name or type(self).name
+        self.reset()
 
     def prepare(self, loss, y_true, output_shape):
         self.width = int(output_shape[-1]) if len(output_shape) > 1 else 1
@@ -34,18 +38,28 @@ class _ColumnMetric(Metric):
 
     def _errors(self, y_pred, y_true):
         xp = backend.get_array_module(y_pred)
-        pred = as_columns(y_pred, self.width)
         true = as_columns(y_true, self.width)
-        self.count += len(pred)
-        return xp, pred, true, true - pred
+        err = true - as_columns(y_pred, self.width)
+        self.count += len(true)
+        self.abs_sum = _added(self.abs_sum, xp.abs(err).sum(axis=0))
+        self.sq_sum = _added(self.sq_sum, xp.square(err).sum(axis=0))
+        return xp, true
 
     def update(self, y_pred, y_true):
-        xp, _, _, err = self._errors(y_pred, y_true)
-        self._add(xp.abs(err).sum(axis=0), xp.square(err).sum(axis=0))
+        self._errors(y_pred, y_true)
 
-    def _add(self, abs_sum, sq_sum):
-        self.abs_sum = abs_sum if self.abs_sum is None else self.abs_sum + abs_sum
-        self.sq_sum = sq_sum if self.sq_sum is None else self.sq_sum + sq_sum
+    def columns(self):
+        """The metric of each output column (host float64)."""
+        raise NotImplementedError
+
+    def result(self):
+        if not self.count:
+            return float("nan")
+        return float(np.mean(self.columns()))
+
+
+def _added(total, value):
+    return value if total is None else total + value
 
 
 class MeanAbsoluteError(_ColumnMetric):
@@ -53,14 +67,8 @@ class MeanAbsoluteError(_ColumnMetric):
 
     name = "mae"
 
-    def __init__(self, name: str = "mae"):
-        self.name = name
-        self.reset()
-
-    def result(self):
-        if self.abs_sum is None:
-            return float("nan")
-        return float(np.mean(backend.to_numpy(self.abs_sum) / self.count))
+    def columns(self):
+        return backend.to_numpy(self.abs_sum) / self.count
 
 
 class RootMeanSquaredError(_ColumnMetric):
@@ -68,14 +76,8 @@ class RootMeanSquaredError(_ColumnMetric):
 
     name = "rmse"
 
-    def __init__(self, name: str = "rmse"):
-        self.name = name
-        self.reset()
-
-    def result(self):
-        if self.sq_sum is None:
-            return float("nan")
-        return float(np.mean(np.sqrt(backend.to_numpy(self.sq_sum) / self.count)))
+    def columns(self):
+        return np.sqrt(backend.to_numpy(self.sq_sum) / self.count)
 
 
 class R2Score(_ColumnMetric):
@@ -87,17 +89,12 @@ class R2Score(_ColumnMetric):
 
     name = "r2"
 
-    def __init__(self, name: str = "r2"):
-        self.name = name
-        self.reset()
-
     def reset(self):
         super().reset()
         self.mean = self.m2 = None
 
     def update(self, y_pred, y_true):
-        xp, _, true, err = self._errors(y_pred, y_true)
-        self._add(xp.abs(err).sum(axis=0), xp.square(err).sum(axis=0))
+        xp, true = self._errors(y_pred, y_true)
         n_b = len(true)
         mean_b = true.mean(axis=0)
         m2_b = xp.square(true - mean_b).sum(axis=0)
@@ -106,16 +103,12 @@ class R2Score(_ColumnMetric):
             return
         n_a = self.count - n_b
         delta = mean_b - self.mean
-        total = n_a + n_b
-        self.mean = self.mean + delta * (n_b / total)
-        self.m2 = self.m2 + m2_b + xp.square(delta) * (n_a * n_b / total)
+        self.mean = self.mean + delta * (n_b / self.count)
+        self.m2 = self.m2 + m2_b + xp.square(delta) * (n_a * n_b / self.count)
 
-    def result(self):
-        if self.sq_sum is None:
-            return float("nan")
+    def columns(self):
         residual, spread = backend.to_numpy(self.sq_sum), backend.to_numpy(self.m2)
         with np.errstate(divide="ignore", invalid="ignore"):
             scores = 1.0 - residual / spread
         scores = np.where(spread == 0, np.where(residual == 0, 1.0, 0.0), scores)
-        scores = np.where(np.isnan(residual) | np.isnan(spread), np.nan, scores)
-        return float(np.mean(scores))
+        return np.where(np.isnan(residual) | np.isnan(spread), np.nan, scores)
