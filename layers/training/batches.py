@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import itertools
 import queue
-from collections.abc import Iterator
 import threading
+import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -70,13 +71,14 @@ class ArrayBatches:
 
     def _take(self, a, index, cast):
         batch = take_batch(a, index, self.device, self.dtype, cast)
-        if self.memory_mapped and self.device.name == "cpu":  # read the file now (in the producer thread)
+        if self.memory_mapped and isinstance(index, slice) and self.device.name == "cpu":
+            # a slice of a memory-mapped file is a view: read it now (in the producer thread), not when used
             return tuple(_owned(p) for p in batch) if isinstance(batch, tuple) else _owned(batch)
-        return batch
+        return batch   # shuffled indices gather a copy already
 
 
 def _owned(a):
-    """``a`` as an array that owns its memory (a slice of a memory-mapped file is read now, not when used)."""
+    """``a`` as an array that owns its memory (a view is copied; a copy or None is returned as it is)."""
     if not isinstance(a, np.ndarray) or a.base is None:
         return a
     return np.array(a)
@@ -233,15 +235,21 @@ class prefetched:
             raise StopIteration
         raise value
 
-    def close(self) -> None:
-        """Stop the producer (it finishes the item it is making) and wait for it."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the producer: it finishes the item it is making, then ends; wait for it up to ``timeout`` s.
+
+        A producer stuck inside the iterator longer than that (a generator
+        waiting on a network) is left behind as a daemon thread; it ends after
+        that item.
+        """
         self._stop.set()
-        while self._thread.is_alive():
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:
             try:
-                self._queue.get(timeout=0.05)
+                self._queue.get(timeout=0.05)   # frees a producer blocked on a full queue
             except queue.Empty:
                 pass
-        self._thread.join()
+        self._thread.join(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self):
         return self
