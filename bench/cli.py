@@ -34,6 +34,8 @@ COMMANDS = {
                                      "problem (book 24.5)"),
     "scaling": ("bench.scaling", "data-parallel training at 1, 2, ... MPI processes: samples/s, all-reduce share, "
                                  "projected scaling to 8 GPUs and 2-4 nodes"),
+    "models": ("bench.models", "whole models trained by fit vs a PyTorch twin (digits CNN, MLPs), GEMM floors, "
+                               "per-call overhead of a layer"),
 }
 
 PROG = "camadas-bench"

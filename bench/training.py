@@ -188,79 +188,51 @@ def _make_optimizer(name: str, learning_rate: float):
 # --------------------------------------------------------------------------- #
 # Diagnostics
 # --------------------------------------------------------------------------- #
-def _param_layers(model) -> list:
-    """Indices of the layers that have parameters (Dense; PReLU's alpha too)."""
-    return [i for i, layer in enumerate(model.layers) if getattr(layer, "params", None)]
-
-
-def _dense_positions(model) -> list:
-    """Positions, within :func:`_param_layers`, of the Dense layers (the layers reported)."""
-    from layers import Dense
-
-    return [k for k, i in enumerate(_param_layers(model)) if isinstance(model.layers[i], Dense)]
-
-
-def _squared_norms(model, grads) -> list:
-    """``sum g^2`` per layer with parameters (device scalars, float64), from the flat list ``grads``."""
-    out, k = [], 0
-    for i in _param_layers(model):
-        total = None
-        for _ in model.layers[i].params:
-            g = grads[k]
-            xp = backend.get_array_module(g)
-            flat = g.reshape(-1).astype(np.float64, copy=False)
-            s = xp.dot(flat, flat)
-            total = s if total is None else total + s
-            k += 1
-        out.append(total)
-    return out
+def _dense_positions(labels) -> list:
+    """Positions in ``labels`` (:func:`layers.training.diagnostics.parameter_layers`) of the Dense layers reported."""
+    return [k for k, label in enumerate(labels) if label.endswith(":Dense")]
 
 
 def layer_gradient_norms(model, X, y) -> list:
     """Gradient norm of every Dense layer for the mean loss over ``(X, y)``, in training mode.
 
-    ``X``, ``y`` are on the model's device; returns Python floats, input layer first.
+    ``X``, ``y`` are on the model's device; returns Python floats, input layer first
+    (:func:`layers.training.diagnostics.layer_gradient_norms`).
     """
     from layers.losses import SparseCategoricalCrossEntropy
+    from layers.training import diagnostics
 
-    loss = SparseCategoricalCrossEntropy(from_logits=True)
-    loss.forward(model.forward(X), y)
-    _, grads = model.backward(loss.backward())
-    squares = _squared_norms(model, grads)
-    return [float(np.sqrt(float(squares[k]))) for k in _dense_positions(model)]
+    labels, norms = diagnostics.layer_gradient_norms(model, X, y, SparseCategoricalCrossEntropy(from_logits=True))
+    return [norms[k] for k in _dense_positions(labels)]
 
 
 def dead_unit_fractions(model, X) -> list:
-    """Per hidden activation layer: fraction of units with f'(z) = 0 on every sample of ``X`` (eval mode)."""
-    from layers import Dense
+    """Per hidden activation layer: fraction of units with f'(z) = 0 on every sample of ``X`` (eval mode).
 
-    model.eval()
-    try:
-        fractions, x = [], X
-        for layer in model.layers:
-            x = layer.forward(x)
-            if isinstance(layer, Dense):
-                continue
-            xp = backend.get_array_module(x)
-            derivative, _ = layer.backward(xp.ones_like(x))
-            alive = (derivative != 0).any(axis=0)
-            fractions.append(1.0 - int(xp.count_nonzero(alive)) / alive.size)
-        return fractions
-    finally:
-        model.train()
+    :func:`layers.training.diagnostics.dead_unit_fractions` over the layers that are not Dense
+    (PReLU, with its slope, included).
+    """
+    from layers import Dense
+    from layers.training import diagnostics
+
+    return diagnostics.dead_unit_fractions(model, X, select=lambda layer: not isinstance(layer, Dense))[1]
 
 
 def _probe_callback():
     """A Callback that times the training batches of every epoch and records gradient norms per batch."""
     from layers.callbacks import Callback
+    from layers.training.diagnostics import gradient_norms_by_layer, parameter_layers
 
     class TrainingProbe(Callback):
         def __init__(self):
             self.epoch_seconds = []
             self.max_global_sq = None
-            self.max_layer_sq = None
+            self.max_layer_norm = None
             self.after_first_epoch = None
             self.probe_data = None  # (X, y) on the device, set by the caller
+
+        def on_train_begin(self, logs=None):
+            self.labels, self.layer_of_param = parameter_layers(self.model)
 
         def on_epoch_begin(self, epoch, logs=None):
             backend.synchronize()
@@ -271,15 +243,15 @@ def _probe_callback():
             backend.synchronize()
             stamp = time.perf_counter()
             self._last, self._overhead_before_last = stamp, self._overhead
-            squares = _squared_norms(self.model, self.model.grads)
-            xp = backend.get_array_module(squares[0])
-            layer_sq = xp.stack(squares)
-            total = layer_sq.sum()
+            norms = gradient_norms_by_layer(self.model.grads, self.layer_of_param, len(self.labels))
+            xp = backend.get_array_module(norms[0])
+            layer_norms = xp.stack(norms)
+            total = xp.square(layer_norms).sum()
             if self.max_global_sq is None:
-                self.max_global_sq, self.max_layer_sq = total, layer_sq
+                self.max_global_sq, self.max_layer_norm = total, layer_norms
             else:
                 self.max_global_sq = xp.maximum(self.max_global_sq, total)
-                self.max_layer_sq = xp.maximum(self.max_layer_sq, layer_sq)
+                self.max_layer_norm = xp.maximum(self.max_layer_norm, layer_norms)
             self._overhead += time.perf_counter() - stamp
 
         def on_epoch_end(self, epoch, logs=None):
@@ -321,8 +293,8 @@ def train_one(activation: str, data, device: str, *, depth: int, width: int, epo
         val_acc = [float(a) for a in history.history.get("val_accuracy", [])]
         reached = [i + 1 for i, a in enumerate(val_acc) if a >= TARGET_ACCURACY]
         later = probe.epoch_seconds[1:] or probe.epoch_seconds
-        max_sq = backend.to_numpy(probe.max_layer_sq)
-        max_layer = [float(np.sqrt(float(max_sq[k]))) for k in _dense_positions(model)]
+        max_norms = backend.to_numpy(probe.max_layer_norm)
+        max_layer = [float(max_norms[k]) for k in _dense_positions(probe.labels)]
         return {
             "activation": activation,
             "family": family_of(activation),

@@ -14,9 +14,19 @@ Blocks made of other layers (Sequential, and later residual and branching
 blocks) list their children with :meth:`Layer.sublayers`; their ``params`` is
 the concatenation of their children's, in that order. :func:`walk` visits a
 whole tree, which is all the training loop, checkpoints and diagnostics need.
+
+Checks once, not every call: a layer validates its arguments in every public
+``forward``/``backward`` call, except inside :func:`checks_done`, the block a
+caller opens after it validated the same shapes, dtypes and device once (the
+training loop does, after its first checked step of each batch shape).
+Work nobody reads: inside :func:`input_gradient_unused` a layer may skip its
+``grad_input`` (the first layer of a model trained by ``fit``).
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -28,6 +38,44 @@ from .saving.registry import register_library_class
 #: Attribute names of parameters that are not weights (no L1/L2 penalty, no weight decay).
 BIAS_NAMES = frozenset({"b", "bias", "biases", "beta", "gamma"})
 
+_CHECKS_DONE: ContextVar[bool] = ContextVar("camadas_checks_done", default=False)
+
+#: ``checks_skipped()`` is True inside a :func:`checks_done` block: a layer then skips the argument checks of
+#: its ``forward``/``backward`` (a ContextVar read: about 40 ns, once per call).
+checks_skipped = _CHECKS_DONE.get
+
+
+@contextmanager
+def checks_done():
+    """A block in which layers and losses trust their arguments: the caller has validated them once.
+
+    Inside it, ``forward``/``backward`` skip the checks that only look at
+    their arguments' types, dtypes, shapes and devices (``check_input``,
+    feature counts, ``grad_output`` shapes, a block's checks of its children's
+    results, a loss's per-batch target check) and compute exactly what they
+    compute outside it: results are bit-identical. A layer reads
+    :func:`checks_skipped` to know; layers that do not (the book's own
+    classes, a user's layers) simply keep checking.
+
+    The contract is the caller's: every call inside the block gets arguments
+    of the shapes, dtypes and device that already passed the checks (the
+    training loop runs the first step of each batch signature outside the
+    block, and the targets were checked once on the whole data set). A wrong
+    argument inside the block is not reported clearly (it may fail deep in a
+    kernel, or not at all). Thread- and task-local (a ContextVar): other
+    threads keep their checks. Nesting is allowed.
+
+    Example
+    -------
+    >>> with layers.base.checks_done():           # doctest: +SKIP
+    ...     out = model.forward(x)                  # x: the shape/dtype already checked once
+    """
+    token = _CHECKS_DONE.set(True)
+    try:
+        yield
+    finally:
+        _CHECKS_DONE.reset(token)
+
 
 class Layer:
     """Base class of every layer.
@@ -35,6 +83,8 @@ class Layer:
     Class attribute ``integer_input`` is True for layers that take integer
     ids (Embedding): ``fit`` and ``predict`` then pass integer data to the
     model as it is instead of casting it to the model's float dtype.
+    Class attribute ``embedding_table`` is True for layers whose parameters
+    are embedding tables (no penalty, no weight decay: :func:`weight_mask`).
 
     Attributes
     ----------
@@ -54,6 +104,9 @@ class Layer:
     """
 
     integer_input = False
+    #: True for layers whose params are embedding tables (rows looked up by id or position, not multiplied:
+    #: Embedding, LearnedPositionalEmbedding, ClassToken); :func:`weight_mask` leaves them out.
+    embedding_table = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -194,6 +247,33 @@ class Layer:
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
+_INPUT_GRADIENT_UNUSED: ContextVar = ContextVar("camadas_input_gradient_unused", default=None)
+
+
+@contextmanager
+def input_gradient_unused(layer):
+    """A block in which nobody reads ``layer``'s ``grad_input``: its ``backward`` may return None for it.
+
+    ``fit`` runs ``model.backward`` inside ``input_gradient_unused(model)``:
+    the data are not differentiated. A layer that can skip the work asks
+    :func:`input_gradient_needed` (Dense skips ``dE/dx = dE/dy W^T``, the
+    largest matrix product of a first layer with many inputs); a
+    :class:`~layers.Sequential` passes the fact on to its first layer, the
+    only one that sees its input. Every other layer computes as usual.
+    Parameter gradients are the same either way.
+    """
+    token = _INPUT_GRADIENT_UNUSED.set(layer)
+    try:
+        yield
+    finally:
+        _INPUT_GRADIENT_UNUSED.reset(token)
+
+
+def input_gradient_needed(layer) -> bool:
+    """False inside :func:`input_gradient_unused` for this very ``layer`` (then its ``grad_input`` may be None)."""
+    return _INPUT_GRADIENT_UNUSED.get() is not layer
+
+
 # -- the protocol for any object with forward/backward (the book's classes need not subclass Layer) ----------
 def sublayers(layer) -> list:
     """``layer.sublayers()`` when it has one, else ``[]`` (objects with only forward/backward are leaves)."""
@@ -258,11 +338,25 @@ def takes_integer_input(layer) -> bool:
 
 
 def weight_mask(layer) -> list:
-    """For each of ``layer.params``: is it a weight (ndim >= 2 and not named as a bias or normalization scale)?
+    """For each of ``layer.params``: is it a weight (penalised by L1/L2, decayed by AdamW)?
 
-    Penalties (L1/L2) and weight decay apply to weights only; biases,
-    ``gamma`` and ``beta`` are left alone (the names are :data:`BIAS_NAMES`).
+    The one rule of the library: a parameter is a weight when
+
+    * it has ``ndim >= 2`` (biases and per-channel vectors are not), and
+    * its attribute name is not one of :data:`BIAS_NAMES` (``b``, ``bias``,
+      ``biases``, and the normalization shift ``beta`` and scale ``gamma``), and
+    * the layer holding it is not an embedding table (``embedding_table =
+      True``: :class:`~layers.Embedding`, :class:`~layers.LearnedPositionalEmbedding`,
+      :class:`~layers.ClassToken`): decaying a table pulls the rows of rare
+      ids towards 0 on every step though they only get a gradient when seen.
+
+    ``fit``'s ``l1``/``l2``, the optimizers' ``l1``/``l2`` (through the mask
+    ``fit`` passes), :class:`~optimizers.AdamW`'s decay and
+    :func:`optimizers.flatten_parameters` all read this function.
     """
     names = param_names(layer)
     params = getattr(layer, "params", None) or []
-    return [p.ndim >= 2 and name.rsplit(".", 1)[-1] not in BIAS_NAMES for p, name in zip(params, names)]
+    owners = param_owners(layer)
+    return [p.ndim >= 2 and name.rsplit(".", 1)[-1] not in BIAS_NAMES
+            and not getattr(owner, "embedding_table", False)
+            for p, name, (_, owner) in zip(params, names, owners)]

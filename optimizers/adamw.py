@@ -28,11 +28,11 @@ class AdamW(Adam):
     without regularizing anything). In order:
 
     * ``decay_mask`` given: a list of bools aligned with the step's params, or
-      a model, whose rule is :func:`decay_mask` (``layers.base.weight_mask``
-      minus the parameters of embedding layers);
+      a model, whose rule is :func:`decay_mask` (:func:`layers.base.weight_mask`);
     * else the ``weight_mask`` passed to :meth:`step`: ``fit`` passes the
-      model's :func:`layers.base.weight_mask` (no parameter of ndim < 2, none
-      named in ``layers.base.BIAS_NAMES``: b, bias, biases, beta, gamma);
+      model's :func:`layers.base.weight_mask` (the library's one rule: no
+      parameter of ndim < 2, none named in ``layers.base.BIAS_NAMES``: b,
+      bias, biases, beta, gamma, no embedding table);
     * else every parameter of ndim >= 2.
 
     Parameters
@@ -81,17 +81,16 @@ class AdamW(Adam):
 
 
 def is_embedding(layer) -> bool:
-    """True for a lookup table layer: it takes integer ids (``integer_input``) or its class name ends in Embedding."""
-    return bool(getattr(layer, "integer_input", False)) or type(layer).__name__.endswith("Embedding")
+    """True for a layer whose parameters are embedding tables (its class sets ``embedding_table = True``)."""
+    return bool(getattr(layer, "embedding_table", False))
 
 
 def decay_mask(model) -> list:
     """For each of ``model.params``: does AdamW's decoupled decay apply to it?
 
-    ``layers.base.weight_mask(model)`` (weights: ndim >= 2, not a bias or a
-    normalization scale/shift) without the parameters of embedding layers
-    (:func:`is_embedding`: Embedding, positional embeddings).
+    :func:`layers.base.weight_mask` (the one rule: weights of ndim >= 2 that
+    are not a bias, a normalization scale/shift or an embedding table).
     """
-    from layers.base import param_owners, weight_mask
+    from layers.base import weight_mask
 
-    return [flag and not is_embedding(owner) for flag, (_, owner) in zip(weight_mask(model), param_owners(model))]
+    return weight_mask(model)

@@ -9,7 +9,10 @@ same fused kernels, with the same results and no spurious overflow warnings
 at extreme values. The layer caches only the tensor its derivative reads
 (``kernels.activations.BACKWARD_NEEDS``): the output for
 Sigmoid, Tanh, ReLU, ELU and SELU (the book's "reuse the function's value",
-section 7.4), the input for the others.
+section 7.4), the input for the others. Inside :func:`layers.base.checks_done`
+the argument checks are skipped and NumPy arrays go straight to
+:mod:`kernels.activations.cpu` (the kernels the dispatcher would choose for
+arrays that passed the checks: the same results).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import numpy as np
 import backend
 from backend.checks import check_input, check_real, check_seed  # noqa: F401 (check_real, check_seed re-exported)
 from kernels import activations as kernels
+from kernels.activations import cpu as cpu_kernels
 
-from ..base import Layer
+from ..base import Layer, checks_skipped
 
 
 def contiguous(a):
@@ -54,6 +58,13 @@ class ElementwiseActivation(Layer):
     """
 
     kernel = ""
+    #: Whether the derivative reads the output (``kernels.activations.BACKWARD_NEEDS``); set per subclass.
+    needs_output = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kernel:
+            cls.needs_output = kernels.BACKWARD_NEEDS[cls.kernel] == "output"
 
     def __init__(self):
         super().__init__()
@@ -66,23 +77,35 @@ class ElementwiseActivation(Layer):
         return {}
 
     def forward(self, input_data):
-        x = contiguous(check_input(input_data, layer=type(self).__name__))
+        trusted = checks_skipped()
+        x = contiguous(input_data if trusted else check_input(input_data, layer=type(self).__name__))
         params = self.kernel_params(x)
-        y = kernels.forward(self.kernel, x, **params)
-        if kernels.BACKWARD_NEEDS[self.kernel] == "output":
+        if trusted and type(x) is np.ndarray:  # checked float32/float64 in C order: the CPU kernels' own arrays
+            y = cpu_kernels.forward(self.kernel, x, **self._resolved(params))
+        else:
+            y = kernels.forward(self.kernel, x, **params)
+        if self.needs_output:
             self.input, self.output = None, y
         else:
             self.input, self.output = x, None
         self._params = params
         return y
 
+    def _resolved(self, params):
+        """``params`` over the kernel's defaults (what the dispatcher's ``resolve_params`` gives)."""
+        defaults = kernels.DEFAULTS[self.kernel]
+        return {**defaults, **params} if params else defaults
+
     def _cached(self):
-        cached = self.output if kernels.BACKWARD_NEEDS[self.kernel] == "output" else self.input
+        cached = self.output if self.needs_output else self.input
         if cached is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return cached
 
     def _grad_output(self, grad_output, cached):
+        if checks_skipped():
+            g = grad_output if grad_output.dtype == cached.dtype else grad_output.astype(cached.dtype)
+            return contiguous(g)
         name = type(self).__name__
         g = check_input(grad_output, name="grad_output", layer=name)
         if tuple(g.shape) != tuple(cached.shape):
@@ -96,6 +119,8 @@ class ElementwiseActivation(Layer):
     def backward(self, grad_output):
         cached = self._cached()
         g = self._grad_output(grad_output, cached)
+        if type(g) is np.ndarray and checks_skipped():
+            return cpu_kernels.backward(self.kernel, g, self.input, self.output, **self._resolved(self._params)), None
         return kernels.backward(self.kernel, g, self.input, self.output, **self._params), None
 
     def output_shape(self, input_shape):

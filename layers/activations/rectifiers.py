@@ -8,10 +8,14 @@ PReLU'(0) undefined and we take alpha, as for LeakyReLU.
 
 from __future__ import annotations
 
+import numpy as np
+
 import backend
 from backend.checks import check_input, check_positive_int
 from kernels import activations as kernels
+from kernels.activations import cpu as cpu_kernels
 
+from ..base import checks_skipped
 from ..initializers import filled
 from .elementwise import ElementwiseActivation, RandomActivation, check_real
 
@@ -104,6 +108,8 @@ class PReLU(ElementwiseActivation):
         self.params = [self.alpha]
 
     def forward(self, input_data):
+        if checks_skipped():
+            return super().forward(input_data)
         x = check_input(input_data, layer="PReLU")
         if self.num_parameters > 1 and (x.ndim == 0 or x.shape[-1] != self.num_parameters):
             raise ValueError(
@@ -119,7 +125,8 @@ class PReLU(ElementwiseActivation):
     def backward(self, grad_output):
         x = self._cached()
         g = self._grad_output(grad_output, x)
-        grad_input, grad_alpha = kernels.prelu_backward(g, x, self.alpha)
+        fast = type(g) is np.ndarray and checks_skipped()  # checked once: straight to the CPU kernel
+        grad_input, grad_alpha = (cpu_kernels if fast else kernels).prelu_backward(g, x, self.alpha)
         return grad_input, [grad_alpha.astype(self.alpha.dtype, copy=False)]
 
 

@@ -118,6 +118,8 @@ class ClassToken(Layer):
     Backward: ``dE/dx = G[:, 1:]``, ``dE/dtoken = Σ_batch G[:, :1]``.
     """
 
+    embedding_table = True  # no penalty, no weight decay (layers.base.weight_mask)
+
     def __init__(self, dim, weight_init="zeros", seed=None):
         super().__init__()
         self.dim = check_positive_int(dim, "dim", where="ClassToken")

@@ -113,6 +113,8 @@ class LearnedPositionalEmbedding(Layer):
         dE/dx = dE/dy,   dE/dP[t] = Σ_batch dE/dy[:, t]  (t < tokens; 0 for the unused rows)
     """
 
+    embedding_table = True  # no penalty, no weight decay (layers.base.weight_mask)
+
     def __init__(self, max_len, dim, weight_init="small_normal", seed=None):
         super().__init__()
         self.max_len = check_positive_int(max_len, "max_len", where="LearnedPositionalEmbedding")

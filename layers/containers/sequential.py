@@ -29,7 +29,7 @@ import numpy as np
 from backend.checks import check_positive_int
 
 from .. import training
-from ..base import BIAS_NAMES, Layer, sublayers  # noqa: F401 (BIAS_NAMES re-exported)
+from ..base import BIAS_NAMES, Layer, input_gradient_needed, input_gradient_unused, sublayers  # noqa: F401 (BIAS_NAMES)
 from ..saving import checkpoint
 from .base import Container, check_layer, child_backward
 
@@ -124,11 +124,19 @@ class Sequential(Container):
         """Backpropagate through every layer; return ``(grad_input, param_grads)``.
 
         ``param_grads`` is a flat list aligned with :attr:`params` (also kept in :attr:`grads`).
+        Inside :func:`layers.base.input_gradient_unused` for this block, its first
+        layer may skip ``grad_input`` (then None).
         """
         per_layer = [None] * len(self.layers)
         grad = grad_output
-        for i in range(len(self.layers) - 1, -1, -1):
+        for i in range(len(self.layers) - 1, 0, -1):
             grad, per_layer[i] = child_backward(self.layers[i], grad, f"layers[{i}]")
+        if self.layers:
+            if input_gradient_needed(self):
+                grad, per_layer[0] = child_backward(self.layers[0], grad, "layers[0]")
+            else:  # nobody reads this block's dE/dx: nor its first layer's, the only one that sees its input
+                with input_gradient_unused(self.layers[0]):
+                    grad, per_layer[0] = child_backward(self.layers[0], grad, "layers[0]")
         self.grads = [g for layer_grads in per_layer if layer_grads for g in layer_grads]
         return grad, self.grads
 

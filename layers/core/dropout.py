@@ -5,7 +5,7 @@ from __future__ import annotations
 import backend
 from backend.checks import check_input, check_rate, check_seed
 
-from ..base import Layer
+from ..base import Layer, checks_skipped
 
 
 class Dropout(Layer):
@@ -74,7 +74,7 @@ class Dropout(Layer):
         return self._rng
 
     def forward(self, input_data):
-        x = check_input(input_data, layer="Dropout")
+        x = input_data if checks_skipped() else check_input(input_data, layer="Dropout")
         if not self.training or self.rate == 0.0:
             self.mask = None
             self._identity = True
@@ -92,7 +92,7 @@ class Dropout(Layer):
             raise RuntimeError("Dropout.backward called before forward")
         if self._identity:
             return grad_output, None
-        if tuple(grad_output.shape) != tuple(self.mask.shape):
+        if not checks_skipped() and tuple(grad_output.shape) != tuple(self.mask.shape):
             raise ValueError(
                 f"Dropout: grad_output: expected shape {tuple(self.mask.shape)} (the last forward's output), "
                 f"got {tuple(grad_output.shape)}"

@@ -62,6 +62,7 @@ class Embedding(Layer):
     """
 
     integer_input = True
+    embedding_table = True  # no penalty, no weight decay (layers.base.weight_mask)
 
     def __init__(self, num_embeddings, embedding_dim, weight_init="normal", seed=None):
         super().__init__()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backend.checks import check_input
 
-from ..base import Layer
+from ..base import Layer, checks_skipped
 
 
 class Flatten(Layer):
@@ -27,6 +27,9 @@ class Flatten(Layer):
         self.input_shape = None
 
     def forward(self, input_data):
+        if checks_skipped():
+            self.input_shape = input_data.shape
+            return input_data.reshape(input_data.shape[0], -1)
         check_input(input_data, layer="Flatten")
         if input_data.ndim < 2:
             raise ValueError(
@@ -39,6 +42,8 @@ class Flatten(Layer):
     def backward(self, grad_output):
         if self.input_shape is None:
             raise RuntimeError("Flatten.backward called before forward")
+        if checks_skipped():
+            return grad_output.reshape(self.input_shape), None
         expected = self.output_shape(self.input_shape)
         if tuple(grad_output.shape) != expected:
             raise ValueError(

@@ -35,6 +35,8 @@ import numpy as np
 import backend
 from backend.checks import check_input, first_violation, format_index
 
+from ..base import checks_skipped
+
 
 def _describe(x) -> str:
     return f"{type(x).__name__} with dtype {x.dtype} and shape {tuple(x.shape)}"
@@ -120,19 +122,13 @@ class Loss:
             Targets, on the same device as ``y_pred``; shape and dtype as each
             loss documents (same shape as ``y_pred`` unless stated).
         """
-        name = type(self).__name__
-        check_input(y_pred, name="y_pred", layer=name)
-        xp = backend.get_array_module(y_pred)
-        if not hasattr(y_true, "dtype"):
-            y_true = xp.asarray(y_true)
-        backend.get_array_module(y_pred, y_true)  # mixed-device TypeError naming both
-        if y_true.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: y_true: expected a numeric array, got {_describe(y_true)}")
-        if y_pred.size == 0:
-            raise ValueError(f"{name}: y_pred: expected a non-empty array, got shape {tuple(y_pred.shape)}")
-        if self.per_sample and y_pred.ndim < 1:
-            raise ValueError(f"{name}: y_pred: expected an array of shape (..., classes), got a 0-D array")
-        self.check_targets(y_true, tuple(y_pred.shape))
+        if checks_skipped():  # arrays and targets checked once by the caller (layers.base.checks_done)
+            xp = backend.get_array_module(y_pred)
+        else:
+            xp = self._check_arguments(y_pred, y_true)
+            if not hasattr(y_true, "dtype"):
+                y_true = xp.asarray(y_true)
+            self.check_targets(y_true, tuple(y_pred.shape))
         y_true = self._prepare_targets(y_pred, y_true, xp)
         values = self._values(y_pred, y_true, xp)
         count = int(values.size)
@@ -155,6 +151,22 @@ class Loss:
         return self.forward(y_pred, y_true)
 
     # -- helpers -------------------------------------------------------------
+    def _check_arguments(self, y_pred, y_true):
+        """The checks of ``forward``'s arguments (not of the target values); returns y_pred's array module."""
+        name = type(self).__name__
+        check_input(y_pred, name="y_pred", layer=name)
+        xp = backend.get_array_module(y_pred)
+        if not hasattr(y_true, "dtype"):
+            y_true = xp.asarray(y_true)
+        backend.get_array_module(y_pred, y_true)  # mixed-device TypeError naming both
+        if y_true.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: y_true: expected a numeric array, got {_describe(y_true)}")
+        if y_pred.size == 0:
+            raise ValueError(f"{name}: y_pred: expected a non-empty array, got shape {tuple(y_pred.shape)}")
+        if self.per_sample and y_pred.ndim < 1:
+            raise ValueError(f"{name}: y_pred: expected an array of shape (..., classes), got a 0-D array")
+        return xp
+
     def _check_same_shape(self, y_pred, y_true, name: str = "y_true"):
         self._check_shape(y_true, tuple(y_pred.shape), name)
 

@@ -18,8 +18,10 @@ class History:
           with the batch sizes as weights (for a mean-reduced loss this is the
           mean over every training sample, measured while the weights moved).
           L1/L2 penalty terms are not included.
-        * ``"accuracy"``: where it applies (see :mod:`layers.metrics`), and
-          any other metric by its name.
+        * ``"accuracy"``: where it applies (see :mod:`layers.training.metrics`),
+          and any other metric by its name (``"f1"``, ``"auc"``, ...): the
+          epoch's value from the metric's running state (a
+          ``"confusion_matrix"`` entry is an array).
         * ``"val_loss"``, ``"val_accuracy"``, ...: on ``validation_data`` at
           the end of the epoch, in evaluation mode.
         * ``"grad_norms"`` (``track_gradients=True``): a list per epoch with

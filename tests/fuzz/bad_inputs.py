@@ -319,7 +319,7 @@ def _training_entries():
         BadInput("fit(validation_data label 9)", _fit(validation_data=(X, _with(y, 1, 9))), r"y_val: label 9"),
         BadInput("fit(callbacks=[object()])", _fit(callbacks=[object()]), r"^callbacks\[0\]"),
         BadInput("fit(callbacks='x')", _fit(callbacks="x"), r"^callbacks\[0\]"),
-        BadInput("fit(metrics=['f1'])", _fit(metrics=["f1"]), r"^metrics"),
+        BadInput("fit(metrics=['f2'])", _fit(metrics=["f2"]), r"^metrics"),  # an unknown name
         BadInput("fit(metrics=[3])", _fit(metrics=[3]), r"^metrics"),
         BadInput("fit(loss='nope')", _fit(loss="nope"), r"unknown loss 'nope'"),
         BadInput("fit(loss=3)", _fit(loss=3), r"get_loss: expected a loss name"),

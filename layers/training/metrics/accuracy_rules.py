@@ -1,7 +1,8 @@
-"""Metrics reported by :meth:`layers.Sequential.fit` and :meth:`~layers.Sequential.evaluate`.
+"""Accuracy "where it applies": how predictions become class decisions for each loss.
 
-Accuracy "where it applies" is decided once per call from the loss and the
-targets (:func:`accuracy_kind`):
+The rule is decided once per call from the loss and the targets
+(:func:`accuracy_kind`); every classification metric (accuracy, precision,
+recall, F1, the confusion matrix) reads predictions this way:
 
 ==================================  =====================================================
 loss                                accuracy compares
@@ -21,9 +22,7 @@ any other loss (MSE, MAE, Huber)    only when every target is 0 or 1: one output
 So an XOR network trained with MeanSquaredError on 0/1 targets reports
 accuracy, a regression on real targets does not. An output holding NaN has
 no accuracy: the batch's accuracy is NaN (never the argmax of NaN), and so is
-the epoch's in ``History``, as its loss is. A metric may also be any
-callable ``metric(y_pred, y_true) -> float``; it is averaged over batches
-weighted by batch size and logged under its ``__name__``.
+the epoch's in ``History``, as its loss is.
 """
 
 from __future__ import annotations
