@@ -39,12 +39,22 @@ class ArrayBatches:
     device, dtype, cast : where batches go, the float dtype, whether integer inputs are cast
     names : (str, str)
         The arguments' names in error messages (``("X", "y")``).
+
+    Attributes
+    ----------
+    shard : callable or None
+        ``shard(index, samples) -> index or None``: the part of each batch
+        this process takes (a data-parallel fit sets it to this rank's slice
+        of every global batch, :meth:`layers.training.distributed.DataParallelFit.shard`;
+        None: no part taken, the batch is skipped). Called where the batch is
+        gathered, so a prefetched stream reads only this rank's samples.
     """
 
     targets_checked = True   # the whole y was checked once (Loss.check_targets) before training
 
     def __init__(self, X, y, batch_size, device, dtype, cast, names=("X", "y")):
         self.X, self.y = X, y
+        self.shard = None
         self.samples = sample_count(X)
         self.batch_size = self.samples if batch_size is None else min(batch_size, self.samples)
         self.steps = -(-self.samples // self.batch_size)
@@ -62,6 +72,10 @@ class ArrayBatches:
         size = self.batch_size
         for step in range(self.steps):
             index = slice(step * size, (step + 1) * size) if order is None else order[step * size:(step + 1) * size]
+            if self.shard is not None:
+                index = self.shard(index, self.samples)
+                if index is None:
+                    continue
             try:
                 xb = self._take(self.X, index, self.cast)
                 yb = None if self.y is None else self._take(self.y, index, False)

@@ -13,6 +13,8 @@ and clipping (:mod:`optimizers.regularization`) to the weights the model's mask
 names. Everything is validated once: the data before training, the layers'
 arguments on the first step of each batch shape; the other steps run inside
 :func:`~layers.base.checks_done` (the same results, less Python per step).
+A data-parallel fit (``communicator=...``) calls :mod:`layers.training.distributed`
+at the points marked ``[distributed N]``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from backend.checks import check_bool, check_nonnegative, check_positive_int, ch
 
 from ..base import (checks_done, input_gradient_unused, restore_modes, set_mode, takes_integer_input, walk,
                     weight_mask)
+from . import distributed
 from .batches import ArrayBatches, IterableBatches, batch_stream
 from .callbacks import Callback
 from .data import SequenceLengths, batch_error, check_data, check_targets, is_parts, take_batch
@@ -42,7 +45,7 @@ POSTFIX_INTERVAL = 0.5
 def fit(model, X, y=None, loss="mse", optimizer="sgd", epochs=1, batch_size=32, validation_data=None,
         callbacks=(), shuffle=True, seed=None, verbose=1, metrics=("accuracy",), clipnorm=None,
         clipvalue=None, l1=0.0, l2=0.0, track_gradients=False, steps_per_epoch=None,
-        sample_lengths=None) -> History:
+        sample_lengths=None, communicator=None) -> History:
     """Train ``model`` with mini-batch gradient descent; return the :class:`~layers.training.history.History`.
 
     Each step (book section 6.2): forward a batch, ``E = loss.forward``,
@@ -124,6 +127,18 @@ def fit(model, X, y=None, loss="mse", optimizer="sgd", epochs=1, batch_size=32, 
         batch, the mask built from the batch's lengths
         (:class:`~layers.training.data.SequenceLengths`), which the recurrent
         layers read (book chapter 24).
+    communicator : backend.distributed.Communicator, optional
+        Train data-parallel over its ranks (:mod:`layers.training.distributed`;
+        also when ``optimizer`` is an :class:`optimizers.DataParallel`): every
+        rank runs this same call on the same data (arrays, in memory or
+        memory-mapped; an iterable of batches is refused); rank r trains on
+        its slice of every global batch of ``batch_size`` samples, the
+        gradients are averaged over the ranks, the epoch logs (loss sums and
+        metric states, merged) and the validation metrics (each rank
+        evaluates its slice of every validation batch) are combined over
+        them (the same History and callback decisions on every rank); rank 0
+        alone shows progress and writes checkpoints; an exception on one rank
+        ends every rank with a message naming it.
 
     Returns
     -------
@@ -174,15 +189,22 @@ def fit(model, X, y=None, loss="mse", optimizer="sgd", epochs=1, batch_size=32, 
     if isinstance(train, ArrayBatches):
         output_shape = _dry_run(model, loss, train.X, train.y, dev, dtype, "X", "y", cast)
         running = _prepare_metrics(metric_objects, loss, train.y, output_shape)
-    val = None
+    val, val_shape = None, None
     if validation_data is not None:
         val = _validation_source(validation_data, batch_size, dev, dtype, cast, epochs)
         if isinstance(val, ArrayBatches):
-            _dry_run(model, loss, val.X, val.y, dev, dtype, "validation_data[0] (X_val)",
-                     "validation_data[1] (y_val)", cast, target_name="y_val")
+            val_shape = _dry_run(model, loss, val.X, val.y, dev, dtype, "validation_data[0] (X_val)",
+                                 "validation_data[1] (y_val)", cast, target_name="y_val")
+    # [distributed 1] data-parallel over the ranks of `communicator` (None in one process): checks, broadcast,
+    # seed; [distributed 2] the sources take this rank's slice of every global batch (ArrayBatches.shard)
+    parallel = distributed.start(model, communicator, optimizer, train, val, epochs=epochs, shuffle=shuffle,
+                                 seed=seed, loss=loss, callbacks=callbacks, metrics=metric_objects)
+    if parallel is not None:
+        optimizer, seed, verbose = parallel.optimizer, parallel.seed, parallel.verbose(verbose)
 
     mask = weight_mask(model)
-    step_fn = TrainingStep(model, loss, optimizer, params, mask, options, targets_checked=train.targets_checked)
+    step_fn = TrainingStep(model, loss, optimizer, params, mask, options, targets_checked=train.targets_checked,
+                           parallel=parallel)
     rng = np.random.default_rng(seed)
     if track_gradients:
         layer_labels, layer_of_param = parameter_layers(model)
@@ -198,12 +220,12 @@ def fit(model, X, y=None, loss="mse", optimizer="sgd", epochs=1, batch_size=32, 
     model.history, model.loss, model.optimizer = history, loss, optimizer
     model.stop_training = False
     saved_modes = [(layer, getattr(layer, "training", True)) for _, layer in walk(model)]
-    for cb in callbacks:
-        cb.set_model(model)
     observing = _observe_outputs([layer for _, layer in relus], monitor) if track_gradients else _nothing()
     val_trusted: set = set()  # the validation batch signatures already checked
     try:
         with observing:
+            for cb in callbacks:
+                cb.set_model(model)
             for cb in callbacks:
                 cb.on_train_begin({})
             for epoch in range(epochs):
@@ -237,6 +259,8 @@ def fit(model, X, y=None, loss="mse", optimizer="sgd", epochs=1, batch_size=32, 
                             logs = {"loss": batch_loss, "size": bs}
                             for cb in callbacks:
                                 cb.on_batch_end(step, logs)
+                            if parallel is not None:  # [distributed 4] one rank's stop stops every rank
+                                parallel.agree_to_stop(model, batch=True)
                             if verbose == 1:
                                 now = time.monotonic()
                                 if now - shown >= POSTFIX_INTERVAL:
@@ -245,18 +269,24 @@ def fit(model, X, y=None, loss="mse", optimizer="sgd", epochs=1, batch_size=32, 
                                 bar.update(1)
                             if model.stop_training:
                                 break
+                    shown_metrics = running
+                    if parallel is not None:  # [distributed 5] epoch sums, metric states and buffers over the ranks
+                        loss_sum, seen, shown_metrics = parallel.reduce_epoch(loss_sum, seen, running)
+                        parallel.average_buffers(model)
                     logs = {"loss": loss_sum / max(seen, 1)}
-                    for m in running or ():
-                        logs[m.name] = m.result()
+                    for m, shown in zip(running or (), shown_metrics or ()):
+                        logs[m.name] = shown.result()
                         m.reset()
                     if val is not None:
-                        result = _evaluate_source(model, val, loss, metric_objects, val_trusted)
+                        result = _evaluate_source(model, val, loss, metric_objects, val_trusted, val_shape, parallel)
                         logs.update({f"val_{k}": v for k, v in result.items()})
                     if (rate := learning_rate_of(optimizer)) is not None:
                         logs["lr"] = rate
                     if track_gradients:
                         logs["grad_norms"] = [float(s) / max(steps_done, 1) for s in norm_sums]
                         logs["dead_relu_fraction"] = monitor.fractions()
+                    if parallel is not None:
+                        logs = parallel.same_logs(logs)
                     if verbose == 1:
                         bar.set_postfix(_postfix_logs(logs), refresh=True)
                 finally:
@@ -267,12 +297,20 @@ def fit(model, X, y=None, loss="mse", optimizer="sgd", epochs=1, batch_size=32, 
                 history.append(epoch, logs)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
+                if parallel is not None:  # [distributed 6] the same stop decision on every rank
+                    parallel.agree_to_stop(model)
                 if model.stop_training:
                     break
             for cb in callbacks:
                 cb.on_train_end({})
+    except Exception as exc:
+        if parallel is not None:  # [distributed 7] a failing rank ends every rank, naming itself
+            parallel.fail(exc)
+        raise
     finally:
         restore_modes(saved_modes)
+        if parallel is not None:
+            parallel.close()
     return history
 
 
@@ -284,15 +322,22 @@ class TrainingStep:
     (shapes and dtypes of ``x`` and ``y``) runs with every layer's argument
     checks; the others inside :func:`~layers.base.checks_done`.
 
-    Stages, in order (where a data-parallel run exchanges gradients: between
+    Stages, in order (a data-parallel run exchanges gradients between
     :meth:`forward_backward` and :meth:`update`)::
 
         out, batch_loss, grads = step.forward_backward(xb, yb, ...)   # E and dE/dθ of this batch
+        grads = parallel.reduce(params, grads)                         # data-parallel: the mean over the ranks
         step.update(grads)                                             # penalties, clipping, optimizer
+
+    ``parallel``: the :class:`~layers.training.distributed.DataParallelFit`
+    of a data-parallel fit (None in one process): it scales dE/d(output) of
+    this rank's slice before the backward pass and averages the gradients
+    after it, on the checked first step of a signature and the others alike.
     """
 
-    def __init__(self, model, loss, optimizer, params, mask, options, targets_checked=True):
+    def __init__(self, model, loss, optimizer, params, mask, options, targets_checked=True, parallel=None):
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.parallel = parallel
         self.params, self.mask = params, mask
         self.process = _gradient_processing(options, params, mask)
         self.takes_mask = _is_library_optimizer(optimizer)   # camadas optimizers read the weight mask
@@ -304,9 +349,13 @@ class TrainingStep:
         if signature in self.trusted:
             with checks_done():
                 out, batch_loss, grads = self.forward_backward(xb, yb, epoch, step, index)
+                if self.parallel is not None:  # [distributed 3] the gradients averaged over the ranks
+                    grads = self.parallel.reduce(self.params, grads)
                 self.update(grads)
         else:
             out, batch_loss, grads = self.forward_backward(xb, yb, epoch, step, index)
+            if self.parallel is not None:
+                grads = self.parallel.reduce(self.params, grads)
             self.update(grads)
             self.trusted.add(signature)
         return out, batch_loss, grads
@@ -323,8 +372,11 @@ class TrainingStep:
             batch_loss = self.loss.forward(out, yb)
         except (ValueError, TypeError) as exc:
             raise batch_error(exc, "y", epoch, step, index) from exc
+        grad_output = self.loss.backward()
+        if self.parallel is not None:  # [distributed 3] this rank's share of the global batch's gradient
+            grad_output = self.parallel.local_gradient(grad_output, epoch, step)
         with input_gradient_unused(self.model):   # the data are not differentiated: no dE/dx for them
-            _, grads = self.model.backward(self.loss.backward())
+            _, grads = self.model.backward(grad_output)
         return out, batch_loss, grads
 
     def update(self, grads) -> None:
@@ -586,12 +638,20 @@ def _trusted_forward(model, xb, trusted):
     return out
 
 
-def _evaluate_source(model, source, loss, metric_objects, trusted=None) -> dict:
+def _evaluate_source(model, source, loss, metric_objects, trusted=None, output_shape=None, parallel=None) -> dict:
     """Batch-size-weighted mean loss and the metrics over ``source``, in evaluation mode.
 
-    ``trusted``: the batch signatures already checked (kept across epochs by fit).
+    ``trusted``: the batch signatures already checked (kept across epochs by
+    fit). ``output_shape``: the model's output shape when known (arrays: the
+    metrics are prepared before the first batch, so a rank given no sample
+    still holds them). ``parallel``: a data-parallel fit's
+    :class:`~layers.training.distributed.DataParallelFit` (each rank
+    evaluates its slice of every batch; the sums and metric states are
+    combined over the ranks).
     """
     loss_sum, seen, running = 0.0, 0, None
+    if output_shape is not None:
+        running = _prepare_metrics([m.fresh() for m in metric_objects], loss, source.y, output_shape)
     trusted = set() if trusted is None else trusted
     with evaluation_mode(model), batch_stream(source, 0) as batches:
         for step, (index, xb, yb) in enumerate(batches):
@@ -609,6 +669,8 @@ def _evaluate_source(model, source, loss, metric_objects, trusted=None) -> dict:
             seen += len(out)
             for m in running:
                 m.update(out, yb)
+    if parallel is not None:  # [distributed 5] the ranks' slices combined, in rank order
+        loss_sum, seen, running = parallel.reduce_epoch(loss_sum, seen, running)
     result = {"loss": loss_sum / seen}
     for m in running or ():
         result[m.name] = m.result()

@@ -2,7 +2,8 @@
 
 Every scenario trains a tiny model in float64 for a few steps; ``run(name, None)``
 is the single-process reference on the same global batches (the tests call it
-in their own process). ``--fail`` makes rank 1 raise in the middle of
+in their own process); the History's metrics (F1, AUC, R², the confusion
+matrix, ... merged over the ranks) are written too. ``--fail`` makes rank 1 raise in the middle of
 training; ``--stop`` makes rank 1 see a NaN loss (TerminateOnNaN);
 ``--raise-outside-fit`` makes rank 1 raise while rank 0 waits in a barrier;
 ``--mismatch`` gives rank 1 another batch size. On a GPU
@@ -30,7 +31,19 @@ SAMPLES, BATCH, EPOCHS = 51, 16, 2          # 51 = 3 x 16 + 3: a short last batc
 def data(kind: str):
     rng = np.random.default_rng(7)
     shape = (SAMPLES, 6, 6, 1) if kind == "cnn" else (SAMPLES, 5)
-    return rng.standard_normal(shape), rng.integers(0, 3, SAMPLES)
+    X, y = rng.standard_normal(shape), rng.integers(0, 3, SAMPLES)
+    if kind == "binary":
+        return X, (y == 1).astype(np.float64)[:, None]
+    if kind == "memmap":        # the same numbers read from a memory-mapped file (batches prefetched in a thread)
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp())
+        np.save(folder / "X.npy", X)
+        mapped = np.load(folder / "X.npy", mmap_mode="r")
+        (folder / "X.npy").unlink()       # the mapping stays valid; nothing is left behind
+        folder.rmdir()
+        return mapped, y
+    return X, y
 
 
 def mlp(seed: int, batch_norm=None):
@@ -38,6 +51,12 @@ def mlp(seed: int, batch_norm=None):
 
     middle = [] if batch_norm is None else [BatchNormalization(8, sync=batch_norm)]
     return Sequential([Dense(5, 8, seed=seed), *middle, ReLU(), Dense(8, 3, seed=seed + 1)])
+
+
+def binary(seed: int):
+    from layers import Dense, ReLU, Sequential
+
+    return Sequential([Dense(5, 8, seed=seed), ReLU(), Dense(8, 1, seed=seed + 1)])
 
 
 def cnn(seed: int):
@@ -63,7 +82,29 @@ SCENARIOS = {
     "mlp_sync_batchnorm": ("mlp", lambda seed: mlp(seed, batch_norm=True), "momentum"),
     "custom_loop_wrapper": ("mlp", mlp, "momentum"),         # DataParallel.step in a hand-written loop
     "custom_loop_late_broadcast": ("mlp", mlp, "sgd"),       # no broadcast before: the first update is skipped
+    "mlp_metrics_memmap": ("memmap", mlp, "momentum"),        # metric states merged; X memory-mapped, prefetched
+    "binary_auc": ("binary", binary, "adam"),                  # AUC, F1, R² ... of a binary classifier, merged
 }
+
+
+def fit_options(name: str, X, y) -> dict:
+    """The loss, metrics and validation data of scenario ``name`` (its fit's other arguments are shared)."""
+    from layers.training.metrics import F1Score, TopKAccuracy
+
+    if name == "binary_auc":
+        return {"loss": "bce", "validation_data": (X[:20], y[:20]),
+                "metrics": ("accuracy", "auc", "f1", "precision", "recall", "r2", "mae", "rmse")}
+    options = {"loss": "sparse_categorical_crossentropy", "validation_data": (X[:10], y[:10])}
+    if name == "mlp_metrics_memmap":   # 2 validation samples: on 3 ranks rank 0 evaluates none
+        options.update(validation_data=(X[:2], y[:2]),
+                       metrics=("accuracy", "f1_macro", F1Score(average="micro"), TopKAccuracy(2), "precision",
+                                "recall", "confusion_matrix", mean_margin))
+    return options
+
+
+def mean_margin(y_pred, y_true):
+    """A plain function metric (averaged over batches by size): the mean of the largest logit."""
+    return float(y_pred.max(axis=-1).mean())
 
 
 def run(name: str, communicator) -> dict:
@@ -85,12 +126,15 @@ def run(name: str, communicator) -> dict:
         kwargs = {"communicator": communicator}
         if name.endswith("_wrapper") and communicator is not None:
             opt, kwargs = DataParallel(opt, communicator), {}
-        history = model.fit(X, y, loss="sparse_categorical_crossentropy", optimizer=opt, epochs=EPOCHS,
-                            batch_size=BATCH, seed=3, verbose=0, validation_data=(X[:10], y[:10]), **kwargs)
+        history = model.fit(X, y, optimizer=opt, epochs=EPOCHS, batch_size=BATCH, seed=3, verbose=0,
+                            **fit_options(name, X, y), **kwargs)
         history_loss = history.history["loss"] + history.history["val_loss"]
+        metrics = {key: values for key, values in history.history.items() if key not in ("loss", "val_loss", "lr")}
     arrays = {f"param{i}": backend.to_numpy(p) for i, p in enumerate(model.params)}
     arrays.update({f"buffer.{k}": backend.to_numpy(v) for k, v in model.buffers.items()})
     arrays["loss"] = np.array(history_loss)
+    if not name.startswith("custom_loop"):
+        arrays.update({f"history.{key}": np.array(values, dtype=np.float64) for key, values in metrics.items()})
     return arrays
 
 

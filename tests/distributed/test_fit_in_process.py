@@ -15,6 +15,9 @@ from backend.distributed import current_communicator, use_communicator
 from layers import BatchNormalization, Dense, ReLU, Sequential
 from layers.testing import check_gradients
 from layers.training import EarlyStopping, ModelCheckpoint
+from layers.training.batches import ArrayBatches
+from layers.training.distributed import start
+from layers.training.metrics import Metric
 from optimizers import Adam, DataParallel
 from tests.distributed.loopback import LoopbackCommunicator
 
@@ -152,3 +155,53 @@ def test_sync_survives_save_and_load(tmp_path):
 def test_sync_is_a_bool():
     with pytest.raises(TypeError, match="sync: expected True or False"):
         BatchNormalization(3, sync="yes")
+
+
+# -- what a data-parallel fit cannot split ------------------------------------------------------------------------
+def test_iterables_and_metrics_without_merge_are_refused_before_training():
+    X, y = data()
+    batches = [(X[:8], y[:8]), (X[8:16], y[8:16])]
+    loss = "sparse_categorical_crossentropy"
+
+    class Last(Metric):
+        def update(self, y_pred, y_true):
+            self.value = float(y_pred.mean())
+
+        def result(self):
+            return self.value
+
+    for kwargs, error, text in [
+        ({"X": batches, "y": None}, ValueError, r"fit: X: data-parallel training needs arrays .* got an iterable"),
+        ({"validation_data": batches}, ValueError, r"fit: validation_data: data-parallel training needs arrays"),
+        ({"metrics": [Last()]}, TypeError, r"fit: metrics: 'metric' \(Last\) has no merge"),
+    ]:
+        net = model()
+        before = [p.copy() for p in net.params]
+        comm = LoopbackCommunicator(size=2)
+        with pytest.raises(error, match=text):
+            net.fit(**{"X": X, "y": y, **kwargs}, loss=loss, batch_size=8, verbose=0, communicator=comm)
+        assert comm.calls == [] and current_communicator() is None
+        assert all(np.array_equal(a, b) for a, b in zip(before, net.params))
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_the_ranks_slices_partition_every_batch(size):
+    """Shuffled or in order, short last batch included; a batch smaller than the ranks leaves some with none."""
+    X, y = data(n=20)
+    slices, orders = [], []
+    for rank in range(size):
+        net = model()
+        train = ArrayBatches(X, y, 8, backend.Device("cpu"), np.float64, True)
+        parallel = start(net, LoopbackCommunicator(rank=rank, size=size), "sgd", train, epochs=1, shuffle=True,
+                         seed=0, loss=None)
+        parallel.close()
+        order = np.random.default_rng(0).permutation(20)
+        slices.append([(parallel.shard(slice(s, s + 8), 20)) for s in (0, 8, 16)])
+        orders.append([parallel.shard(order[s:s + 8], 20) for s in (0, 8, 16)])
+        assert train.shard == parallel.shard
+        assert (parallel.shard(slice(0, 1), 20) is None) == (rank < size - 1)   # one sample: the last rank's
+    for step, (start_, stop) in enumerate([(0, 8), (8, 16), (16, 20)]):
+        covered = np.concatenate([np.arange(20)[slices[r][step]] for r in range(size)])
+        np.testing.assert_array_equal(covered, np.arange(start_, stop))
+        order = np.random.default_rng(0).permutation(20)[start_:stop]
+        np.testing.assert_array_equal(np.concatenate([orders[r][step] for r in range(size)]), order)

@@ -23,6 +23,8 @@ class Accuracy(Metric):
     name : str
     """
 
+    state_names = ("correct", "total")
+
     def __init__(self, required: bool = True, name: str = "accuracy"):
         self.required, self.name = bool(required), name
         self.kind = self.threshold = None
@@ -49,6 +51,9 @@ class Accuracy(Metric):
         self.correct += correct
         self.total += total
 
+    def merge(self, other):
+        self.correct, self.total = self.correct + other.correct, self.total + other.total
+
     def result(self):
         return self.correct / max(self.total, 1)
 
@@ -68,6 +73,8 @@ class TopKAccuracy(Metric):
     name : str, optional
         Default ``"top_<k>_accuracy"``.
     """
+
+    state_names = ("hits", "total", "nan")
 
     def __init__(self, k: int = 5, name: str | None = None):
         from backend.checks import check_positive_int
@@ -99,6 +106,10 @@ class TopKAccuracy(Metric):
         self.hits = self.hits + xp.count_nonzero(higher < self.k)
         self.total += len(scores)
         self.nan = self.nan | has_nan(y_pred)
+
+    def merge(self, other):
+        self.hits, self.total = self.hits + other.hits, self.total + other.total
+        self.nan = self.nan | other.nan
 
     def result(self):
         if bool(self.nan):

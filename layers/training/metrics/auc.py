@@ -56,6 +56,7 @@ class AUC(Metric):
     """
 
     name = "auc"
+    state_names = ("scores", "labels")
 
     def __init__(self, name: str = "auc"):
         self.name = name
@@ -83,6 +84,9 @@ class AUC(Metric):
             scores = (y_pred[..., 1] - y_pred[..., 0]).reshape(-1)
         self.scores.append(backend.to_numpy(scores).astype(np.float64))
         self.labels.append(backend.to_numpy(truth).reshape(-1) == 1)
+
+    def merge(self, other):
+        self.scores, self.labels = self.scores + other.scores, self.labels + other.labels
 
     def result(self):
         if not self.scores:

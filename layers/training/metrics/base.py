@@ -12,6 +12,9 @@ their batch values). ``fit`` and ``evaluate`` call, per run::
 
 The state lives on the predictions' device (no host synchronisation per
 batch on the GPU, except for :class:`~layers.training.metrics.AUC`'s scores).
+A data-parallel ``fit`` gathers every rank's :meth:`Metric.state` and
+combines them with :meth:`Metric.merge` in rank order (:func:`merge_states`),
+so the value is the one of a single process on the global batches.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class Metric:
     """
 
     name = "metric"
+    #: The attributes holding the running state: what :meth:`reset` sets, :meth:`update` adds to,
+    #: :meth:`state` copies to the host and :meth:`merge` combines.
+    state_names: tuple = ()
 
     def prepare(self, loss, y_true, output_shape) -> bool:
         """Decide how to read predictions; return False when the metric does not apply (it is then dropped).
@@ -67,6 +73,26 @@ class Metric:
         """The metric over every batch since :meth:`reset` (NaN when a prediction was NaN)."""
         raise NotImplementedError(f"{type(self).__name__}.result is not implemented")
 
+    def merge(self, other: "Metric") -> None:
+        """Add the state of ``other`` (the same metric, prepared alike, over other batches) to this one.
+
+        Afterwards :meth:`result` is the metric over the batches of both, as
+        if one object had seen them all (another rank's batches in a
+        data-parallel fit). ``other`` is left as it was; the merged state
+        replaces this one's attributes (new arrays, none changed in place).
+        A metric written for data-parallel training implements it with
+        :attr:`state_names`.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.merge is not implemented (a data-parallel fit combines "
+                                  "the ranks' states with it)")
+
+    def state(self) -> dict:
+        """The running state (:attr:`state_names`) as host values: picklable, what one rank sends the others.
+
+        Device arrays become NumPy arrays, lists become new lists; the metric itself is not changed.
+        """
+        return {name: _host(getattr(self, name)) for name in self.state_names}
+
     def fresh(self) -> "Metric":
         """An unprepared copy with the same settings (each run and the validation pass get their own)."""
         return copy.deepcopy(self)
@@ -87,12 +113,53 @@ class Metric:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+def merge_states(metric: Metric, states) -> Metric:
+    """A copy of ``metric`` whose state is ``states`` (from :meth:`Metric.state`) merged in their order.
+
+    Parameters
+    ----------
+    metric : Metric
+        Prepared; its settings (name, decision rule, function) are shared by the copy, its state is not read.
+    states : sequence of dict
+        One :meth:`Metric.state` per part (per rank, in rank order), at least one.
+
+    Returns
+    -------
+    Metric
+        ``copy(metric)`` with ``states[0]``, then ``merge`` of a copy with
+        each later state: the same bits wherever the same states are merged.
+    """
+    merged = None
+    for state in states:
+        part = copy.copy(metric)
+        for name, value in state.items():
+            setattr(part, name, value)
+        if merged is None:
+            merged = part
+        else:
+            merged.merge(part)
+    if merged is None:
+        raise ValueError(f"merge_states: states: expected at least one state of {metric!r}, got none")
+    return merged
+
+
+def _host(value):
+    """A state value on the host: NumPy arrays for device arrays, new lists for lists, other values as they are."""
+    if isinstance(value, list):
+        return [_host(v) for v in value]
+    if backend.is_cupy_array(value):
+        return backend.to_numpy(value)
+    return value
+
+
 class BatchMean(Metric):
     """A user's function ``fn(y_pred, y_true) -> float``, averaged over batches weighted by batch size.
 
     Right for per-sample means (a mean absolute error); for anything else
     (F1, AUC) write a :class:`Metric` with a state.
     """
+
+    state_names = ("total", "count")
 
     def __init__(self, fn, name=None):
         self.fn = fn
@@ -105,6 +172,9 @@ class BatchMean(Metric):
     def update(self, y_pred, y_true):
         self.total += float(self.fn(y_pred, y_true)) * len(y_pred)
         self.count += len(y_pred)
+
+    def merge(self, other):
+        self.total, self.count = self.total + other.total, self.count + other.count
 
     def result(self):
         return self.total / max(self.count, 1)

@@ -60,6 +60,7 @@ class ConfusionMatrix(Metric):
     """
 
     name = "confusion_matrix"
+    state_names = ("counts", "nan")
 
     def __init__(self, name: str = "confusion_matrix"):
         self.name = name
@@ -85,6 +86,11 @@ class ConfusionMatrix(Metric):
         batch = confusion_matrix(truth, predicted, decisions.classes)
         self.counts = batch if self.counts is None else self.counts + batch
         self.nan = self.nan | has_nan(y_pred)
+
+    def merge(self, other):
+        if other.counts is not None:
+            self.counts = other.counts if self.counts is None else self.counts + other.counts
+        self.nan = self.nan | other.nan
 
     def matrix(self):
         """The summed counts as a host int64 array (zeros before any batch)."""

@@ -25,6 +25,8 @@ from .base import Metric, as_columns
 class _ColumnMetric(Metric):
     """Per-column running sums of the errors; subclasses say how a column's value comes from them."""
 
+    state_names: tuple = ("count", "abs_sum", "sq_sum")
+
     def __init__(self, name: str | None = None):
         self.name = name or type(self).name
         self.reset()
@@ -48,6 +50,11 @@ class _ColumnMetric(Metric):
     def update(self, y_pred, y_true):
         self._errors(y_pred, y_true)
 
+    def merge(self, other):
+        self.count += other.count
+        self.abs_sum = _added(self.abs_sum, other.abs_sum)
+        self.sq_sum = _added(self.sq_sum, other.sq_sum)
+
     def columns(self):
         """The metric of each output column (host float64)."""
         raise NotImplementedError
@@ -59,6 +66,9 @@ class _ColumnMetric(Metric):
 
 
 def _added(total, value):
+    """``total + value`` as a new array; None (nothing yet) on either side adds nothing."""
+    if value is None:
+        return total
     return value if total is None else total + value
 
 
@@ -88,6 +98,7 @@ class R2Score(_ColumnMetric):
     """
 
     name = "r2"
+    state_names = _ColumnMetric.state_names + ("mean", "m2")
 
     def reset(self):
         super().reset()
@@ -105,6 +116,19 @@ class R2Score(_ColumnMetric):
         delta = mean_b - self.mean
         self.mean = self.mean + delta * (n_b / self.count)
         self.m2 = self.m2 + m2_b + xp.square(delta) * (n_a * n_b / self.count)
+
+    def merge(self, other):
+        """Chan's pairwise update of the target mean and Σ(y - ȳ)², then the error sums."""
+        n_a, n_b = self.count, other.count
+        super().merge(other)
+        if other.mean is None:
+            return
+        if self.mean is None:
+            self.mean, self.m2 = other.mean, other.m2
+            return
+        delta = other.mean - self.mean
+        self.mean = self.mean + delta * (n_b / self.count)
+        self.m2 = self.m2 + other.m2 + delta * delta * (n_a * n_b / self.count)
 
     def columns(self):
         residual, spread = backend.to_numpy(self.sq_sum), backend.to_numpy(self.m2)
