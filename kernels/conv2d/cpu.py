@@ -54,8 +54,9 @@ PATH_COST_US = {
     "direct_kernels": {"call": 30.0, "mac": 1.12e-5, "mac_wide": 3.1e-5, "wide_taps": 96, "numba_factor": 1.3},
 }
 #: Seconds to compile a path's kernels into an empty Numba cache (measured, float32): im2col/col2im for
-#: NumPy's GEMM, the register-tiled GEMMs (each compiled into every kernel that calls it), the direct tiles.
-PATH_COMPILE_S = {"blas": 0.5, "numba": 6.0, "direct": 1.5, "direct_kernels": 1.6}
+#: NumPy's GEMM, the register-tiled GEMMs (each compiled into every kernel that calls it: forward 2.85 s,
+#: kernel gradient 2.06 s), the direct tiles.
+PATH_COMPILE_S = {"blas": 0.5, "numba": 4.9, "direct": 1.5, "direct_kernels": 1.6}
 #: Calls a compile is spread over in the cost (a training run of some thousand steps): a path that saves
 #: less than its extra compile time over this many calls is not worth compiling.
 COMPILE_AMORTIZED_CALLS = 5000
@@ -203,6 +204,10 @@ def col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_inp
 def gemm_nt(a, bt, bias, c, n, k_total, accumulate):
     """``c[m, f] = Σ_{k < k_total} a[m, k] bt[f, k] + bias[f]`` (``+= ...`` if ``accumulate``), rows ``m < n``.
 
+    Kernels pass ``accumulate`` as ``np.bool_(...)``: a literal ``True``/``False`` is typed
+    ``Literal[bool]`` and compiles one copy per value (1.6 s more of a first run); once inlined,
+    LLVM folds the flag all the same.
+
     Register-blocked dot products: a 4x4 block of ``c`` is 16 running sums over
     the contiguous ``k`` axis, which LLVM vectorizes with the host's widest
     vectors (AVX-512 here) and keeps in registers; each step loads 8 vectors
@@ -325,7 +330,8 @@ def _store_tile(acc, rows, width, bias, c, m, f0, accumulate):
 
 @njit(nogil=True, fastmath={"contract"})
 def gemm_kf(a, w, bias, c, n, k_total, accumulate):
-    """``c[m, f] = Σ_{k < k_total} a[m, k] w[k, f] + bias[f]`` (``+= ...`` if ``accumulate``), rows ``m < n``.
+    """``c[m, f] = Σ_{k < k_total} a[m, k] w[k, f] + bias[f]`` (``+= ...`` if ``accumulate``), rows ``m < n``
+    (``accumulate``: an ``np.bool_``, as for :func:`gemm_nt`).
 
     Register-blocked outer products (:func:`_tile_8`): tiles of 8 rows x 32
     channels (16 AVX-512 accumulators), then 8 x 16 for a remaining strip of
@@ -361,7 +367,7 @@ def gemm_kf(a, w, bias, c, n, k_total, accumulate):
 @njit(nogil=True)
 def gemm_nt_bias(a, bt, bias, c, n):
     """``c[m, f] = Σ_k a[m, k] bt[f, k] + bias[f]`` for the first ``n`` rows of ``a`` and ``c`` (:func:`gemm_nt`)."""
-    gemm_nt(a, bt, bias, c, n, a.shape[1], False)
+    gemm_nt(a, bt, bias, c, n, a.shape[1], np.bool_(False))
 
 
 @njit(nogil=True)
@@ -382,7 +388,7 @@ def conv_forward_rows(x, wm, wt, bias, kh, kw, sh, sw, ph, pw, dh, dw, out_h, ou
         n = (b1 - b0) * out_w
         im2col(x, b0, b1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols)
         if filters % 16 == 0:
-            gemm_kf(cols, wm, bias, out2d[b0 * out_w:b1 * out_w], n, k_total, False)
+            gemm_kf(cols, wm, bias, out2d[b0 * out_w:b1 * out_w], n, k_total, np.bool_(False))
         else:
             gemm_nt_bias(cols, wt, bias, out2d[b0 * out_w:b1 * out_w], n)
 
@@ -486,10 +492,10 @@ def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, dh, dw, out_h, o
         n = (b1 - b0) * out_w
         im2col_t(xt, b0, b1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols_t)
         if outer:  # outer products with the rows of g as they are
-            gemm_kf(cols_t, g2d[b0 * out_w:b1 * out_w], no_bias, grad_wm, k_total, n, True)
+            gemm_kf(cols_t, g2d[b0 * out_w:b1 * out_w], no_bias, grad_wm, k_total, n, np.bool_(True))
         else:
             transpose_rows(g2d[b0 * out_w:b1 * out_w], n, g_t)
-            gemm_nt(cols_t, g_t, no_bias, grad_wm, k_total, n, True)
+            gemm_nt(cols_t, g_t, no_bias, grad_wm, k_total, n, np.bool_(True))
 
 
 @njit(nogil=True)
@@ -529,9 +535,9 @@ def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, dh, dw, out_
             q1 = min(i1 * out_h, q0 + rows_per_block)
             n = (q1 - q0) * out_w
             if k_total % 16 == 0:
-                gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], False)
+                gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], np.bool_(False))
             else:
-                gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], False)
+                gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], np.bool_(False))
             col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_input)
 
 
