@@ -8,7 +8,7 @@ measurements plus the amortized compile time, :func:`_path_cost_us`):
 * no BLAS: each thread of :func:`kernels.threads.run_rows` runs im2col blocks
   that stay in its L2 cache into a register-tiled Numba GEMM (:func:`gemm_kf`,
   :func:`gemm_nt`);
-* thin layers, float32, stride 1: the direct kernels of
+* thin layers, float32: the direct kernels of
   :mod:`kernels.conv2d.direct` (no im2col matrix).
 
 Reductions run in a fixed order: the kernel gradient is summed per fixed block
@@ -581,13 +581,13 @@ def _numba_gemm_pays(n_outputs, k_total, rows):
 def _direct_forward_cost_us(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
     """Estimated microseconds per call of :func:`kernels.conv2d.direct.forward`, or None where it does not apply.
 
-    Its kernels take float32, stride 1, a multiple of 8 filters and a padding smaller than the kernel (in
-    float64 their 16-row tiles no longer fit the registers). Cost: per tile of 16 output pixels x 16 (or 8)
+    Its kernels take float32, a multiple of 8 filters and a padding smaller than the kernel (in float64 their
+    16-row tiles no longer fit the registers), any stride. Cost: per tile of 16 output pixels x 16 (or 8)
     filters, a fixed part and one per tap, plus the amortized compile time.
     """
     batch, _, _, channels = shape
     filters, _, kh, kw = kernel_shape
-    if not USE_DIRECT or dtype != np.float32 or filters % 8 or tuple(stride) != (1, 1):
+    if not USE_DIRECT or dtype != np.float32 or filters % 8:
         return None
     if padding[0] >= kh or padding[1] >= kw:
         return None
@@ -626,14 +626,14 @@ def _backward_input_as_forward_pays(dtype, input_shape, kernel_shape, padding):
 
 def _direct_kernels_pays(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
     """Whether :func:`kernels.conv2d.direct.backward_kernels` is cheaper than the GEMM paths for this kernel
-    gradient: float32, stride 1, a multiple of 16 filters, ``kw * C`` a multiple of 8 (:data:`PATH_COST_US`)."""
+    gradient: float32, any stride, a multiple of 16 filters, ``kw * C`` a multiple of 8 (:data:`PATH_COST_US`)."""
     batch, _, _, channels = shape
     filters, _, kh, kw = kernel_shape
     if not USE_DIRECT or NUMBA_GEMM_MIN_MACS is not None or dtype != np.float32:  # (fixed threshold: GEMMs)
         return False
     if filters % 16 or (kw * channels) % 8 or kh * kw * channels < 16:
         return False
-    if tuple(stride) != (1, 1) or padding[0] >= kh or padding[1] >= kw:
+    if padding[0] >= kh or padding[1] >= kw:
         return False
     c = PATH_COST_US["direct_kernels"]
     rows, k_total = batch * out_h * out_w, kh * kw * channels
@@ -684,7 +684,7 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0, dilation=1, grou
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
     dh, dw = as_pair(dilation, "dilation", 1)
     if (dh, dw) == (1, 1) and _direct_pays(compute, x.shape, kernels.shape, (sh, sw), (ph, pw), out_h, out_w):
-        out = direct.forward(x, kernels, biases, ph, pw)
+        out = direct.forward(x, kernels, biases, ph, pw, (sh, sw))
         return out if compute == result else out.astype(result)
     k_total = kh * kw * channels
     wm = _kernel_matrix(kernels, compute)
@@ -778,7 +778,7 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
     dh, dw = as_pair(dilation, "dilation", 1)
     if (dh, dw) == (1, 1) and _direct_kernels_pays(compute, x.shape, kernel_shape, (sh, sw), (ph, pw), out_h,
                                                    out_w):
-        return np.ascontiguousarray(direct.backward_kernels(g, x, kernel_shape, ph, pw), dtype=result)
+        return np.ascontiguousarray(direct.backward_kernels(g, x, kernel_shape, ph, pw, (sh, sw)), dtype=result)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     total = batch * out_h

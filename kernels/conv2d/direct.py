@@ -1,17 +1,18 @@
-"""Direct 2-D convolution on the CPU for thin layers: float32, stride 1, NHWC (book section 22.2).
+"""Direct 2-D convolution on the CPU for thin layers: float32, NHWC (book section 22.2).
 
 No im2col matrix: the register-tiled product reads the taps straight from a
 zero-padded copy of the input. For a fixed kernel row ``i``, output pixel
-``(oh, ow)`` reads the ``kw * C`` contiguous values of padded row ``oh + i``
-from column ``ow`` on, so consecutive output pixels are the rows of a matrix
-with row stride ``C`` (overlapping rows) and the forward is ``Σ_i A_i @ W_i``,
+``(oh, ow)`` reads the ``kw * C`` contiguous values of padded row ``oh sh + i``
+from column ``ow sw`` on, so consecutive output pixels are the rows of a matrix
+with row stride ``sw C`` (overlapping rows at stride 1) and the forward is ``Σ_i A_i @ W_i``,
 summed in the order of :func:`kernels.conv2d.cpu.gemm_kf` (same bits). The
 product is an outer-product micro-kernel (:func:`_outer16`): 16 output pixels
 x 16 (or 8) channels per tile, whose broadcast operand LLVM folds into the FMA.
 
-* :func:`forward`: output rows split over the helper threads;
+* :func:`forward`: output rows split over the helper threads, any stride;
 * :func:`backward_input`: at stride 1, the forward of the padded output
-  gradient with flipped, channel-swapped kernels.
+  gradient with flipped, channel-swapped kernels;
+* :func:`backward_kernels`: tiles of 16 taps x 16 filters, any stride.
 
 When this path is taken: ``kernels.conv2d.cpu._direct_pays``; the
 measurements behind it: docs/design/kernels.md.
@@ -134,7 +135,7 @@ def pad_rows(x, xp, ph, pw, r0, r1):
 
 
 @njit(inline="always", fastmath={"contract"})
-def _forward_rows(xp, w, bias, out, kh, kw, q0, q1, width):
+def _forward_rows(xp, w, bias, out, kh, kw, sh, sw, q0, q1, width):
     """The output rows ``q0 <= q < q1`` of the forward in tiles of 16 pixels x ``width`` (a constant) channels."""
     hp, wp, channels = xp.shape[1], xp.shape[2], xp.shape[3]
     out_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
@@ -142,6 +143,7 @@ def _forward_rows(xp, w, bias, out, kh, kw, q0, q1, width):
     wf = w.reshape(w.size)
     kk_total = kw * channels
     w_row = kk_total * filters
+    pixel = sw * channels  # from one output pixel's taps to the next one's
     acc = numba.carray(stack_pointer(256, out.dtype), (16, width))
     for q in range(q0, q1):
         b = q // out_h
@@ -151,41 +153,42 @@ def _forward_rows(xp, w, bias, out, kh, kw, q0, q1, width):
             for f0 in range(0, filters, width):
                 _zero(acc, 16, width)
                 for i in range(kh):
-                    base = ((b * hp + oh + i) * wp + ow0) * channels
-                    _outer16(xf, base, base + 8 * channels, channels, 1, wf, i * w_row + f0, filters, kk_total,
-                             acc, width)
+                    base = ((b * hp + oh * sh + i) * wp + ow0 * sw) * channels
+                    _outer16(xf, base, base + 8 * pixel, pixel, 1, wf, i * w_row + f0, filters, kk_total, acc,
+                             width)
                 for r in range(n):
                     for t in range(width):
                         out[b, oh, ow0 + r, f0 + t] = acc[r, t] + bias[f0 + t]
 
 
 @njit(nogil=True, fastmath={"contract"})
-def direct_forward_rows16(xp, w, bias, out, kh, kw, q0, q1):
-    """Stride-1 convolution of the output rows ``q0 <= q < q1`` (``q = b * OH + oh``), a multiple of 16 filters.
+def direct_forward_rows16(xp, w, bias, out, kh, kw, sh, sw, q0, q1):
+    """Convolution (stride ``(sh, sw)``) of the output rows ``q0 <= q < q1`` (``q = b * OH + oh``), a multiple of
+    16 filters.
 
     ``xp``: the padded input ``(B, Hp, Wp, C)``, with zero columns for the taps
     of whole tiles past ``OW`` (they are computed, only valid pixels stored);
     ``w``: ``(kh, kw*C, F)``; ``out``: ``(B, OH, OW, F)``. Tiles of 16 pixels
     x 16 channels.
     """
-    _forward_rows(xp, w, bias, out, kh, kw, q0, q1, 16)
+    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, q0, q1, 16)
 
 
 @njit(nogil=True, fastmath={"contract"})
-def direct_forward_rows8(xp, w, bias, out, kh, kw, q0, q1):
+def direct_forward_rows8(xp, w, bias, out, kh, kw, sh, sw, q0, q1):
     """:func:`direct_forward_rows16` for a multiple of 8 filters: tiles of 16 pixels x 8 channels.
 
     A kernel of its own, so that a model compiles only the tile width it uses.
     """
-    _forward_rows(xp, w, bias, out, kh, kw, q0, q1, 8)
+    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, q0, q1, 8)
 
 
 @njit(inline="always", fastmath={"contract"})
-def _taps_tile(xf, gf, hp, wp, channels, out_h, out_w, filters, kk_total, t0, f0, q_lo, q_hi, part):
+def _taps_tile(xf, gf, hp, wp, channels, out_h, out_w, filters, kk_total, sh, sw, t0, f0, q_lo, q_hi, part):
     """``part[t0 + r, f0 + t] = Σ_{q, ow} tap_{t0 + r}(q, ow) g[q, ow, f0 + t]`` over the output rows
     ``[q_lo, q_hi)``, for 16 taps ``r`` and 16 channels ``t``.
 
-    Tap ``t = i * kw*C + kk`` of output pixel ``(b, oh, ow)`` is ``xp[b, oh + i, ow + kk // C, kk % C]``;
+    Tap ``t = i * kw*C + kk`` of output pixel ``(b, oh, ow)`` is ``xp[b, oh sh + i, ow sw + kk // C, kk % C]``;
     16 taps that straddle two kernel rows (``kw*C`` a multiple of 8, not 16) are two runs of 8. The
     accumulator tile is this call's own stack array: one shared by several call sites reaches LLVM
     through a phi and stays in memory.
@@ -197,17 +200,18 @@ def _taps_tile(xf, gf, hp, wp, channels, out_h, out_w, filters, kk_total, t0, f0
     for q in range(q_lo, q_hi):
         b = q // out_h
         oh = q - b * out_h
-        a0 = ((b * hp + oh + i) * wp) * channels
-        _outer16(xf, a0 + kk0, a0 + second, 1, channels, gf, q * out_w * filters + f0, filters, out_w, acc, 16)
+        a0 = ((b * hp + oh * sh + i) * wp) * channels
+        _outer16(xf, a0 + kk0, a0 + second, 1, sw * channels, gf, q * out_w * filters + f0, filters, out_w, acc,
+                 16)
     for r in range(16):
         for t in range(16):
             part[t0 + r, f0 + t] = acc[r, t]
 
 
 @njit(nogil=True, fastmath={"contract"})
-def direct_backward_kernels_partials(xp, g, kh, kw, row_bounds, partials, p0, p1):
+def direct_backward_kernels_partials(xp, g, kh, kw, sh, sw, row_bounds, partials, p0, p1):
     """``partials[p][t, f] = Σ_{q, ow} tap_t(q, ow) g[q, ow, f]`` over the output rows
-    ``row_bounds[p] <= q < row_bounds[p + 1]``, for ``p0 <= p < p1`` (stride 1; see :func:`_taps_tile`).
+    ``row_bounds[p] <= q < row_bounds[p + 1]``, for ``p0 <= p < p1`` (stride ``(sh, sw)``; see :func:`_taps_tile`).
 
     The ``kh * kw * C`` taps (``kw * C`` a multiple of 8) in tiles of 16; when their count is not a
     multiple of 16 the last tile overlaps the one before it and recomputes the same sums in the same
@@ -224,7 +228,7 @@ def direct_backward_kernels_partials(xp, g, kh, kw, row_bounds, partials, p0, p1
         for t0 in range(0, taps, 16):
             t0 = min(t0, taps - 16)
             for f0 in range(0, filters, 16):
-                _taps_tile(xf, gf, hp, wp, channels, out_h, out_w, filters, kk_total, t0, f0,
+                _taps_tile(xf, gf, hp, wp, channels, out_h, out_w, filters, kk_total, sh, sw, t0, f0,
                            row_bounds[p], row_bounds[p + 1], partials[p])
 
 
@@ -236,19 +240,21 @@ def padded(x, ph, pw, extra=0):
     return xp
 
 
-def forward(x, kernels, biases, ph, pw):
-    """Stride-1 forward on C-contiguous arrays of one float dtype (see :func:`direct_forward_rows16`)."""
+def forward(x, kernels, biases, ph, pw, stride=(1, 1)):
+    """Forward (stride ``(sh, sw)``) on C-contiguous arrays of one float dtype (see :func:`direct_forward_rows16`)."""
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernels.shape
-    out_h, out_w = height + 2 * ph - kh + 1, width + 2 * pw - kw + 1
+    sh, sw = stride
+    out_h, out_w = (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
     if filters % 8:
         raise ValueError(f"direct.forward: kernels: expected a multiple of 8 filters, got {filters}")
-    xp = padded(x, ph, pw, -out_w % TILE_ROWS)  # whole tiles: the last one reads past OW
+    read_w = (-(-out_w // TILE_ROWS) * TILE_ROWS - 1) * sw + kw  # whole tiles: the last one reads past OW
+    xp = padded(x, ph, pw, max(0, read_w - (width + 2 * pw)))
     w = np.ascontiguousarray(kernels.transpose(2, 3, 1, 0), dtype=x.dtype).reshape(kh, kw * channels, filters)
     out = np.empty((batch, out_h, out_w, filters), dtype=x.dtype)
     bias = np.ascontiguousarray(biases, dtype=x.dtype).reshape(filters)
     kernel = direct_forward_rows16 if filters % 16 == 0 else direct_forward_rows8
-    run_rows(kernel, batch * out_h, out.size * kh * kw * channels // 4, xp, w, bias, out, kh, kw)
+    run_rows(kernel, batch * out_h, out.size * kh * kw * channels // 4, xp, w, bias, out, kh, kw, sh, sw)
     return out
 
 
@@ -264,9 +270,9 @@ def backward_input(g, kernels, input_shape, ph, pw):
 REDUCTION_BLOCKS = 16
 
 
-def backward_kernels(g, x, kernel_shape, ph, pw):
-    """Stride-1 ``dE/dK``, shape ``(F, C, kh, kw)``, for a multiple of 16 filters and ``kw * C`` a multiple of 8
-    (at least 16 taps in all): :data:`REDUCTION_BLOCKS` partial sums added in order."""
+def backward_kernels(g, x, kernel_shape, ph, pw, stride=(1, 1)):
+    """``dE/dK`` (stride ``(sh, sw)``), shape ``(F, C, kh, kw)``, for a multiple of 16 filters and ``kw * C`` a
+    multiple of 8 (at least 16 taps in all): :data:`REDUCTION_BLOCKS` partial sums added in order."""
     batch, height, width, channels = x.shape
     filters, _, kh, kw = kernel_shape
     if filters % 16 or (kw * channels) % 8 or kh * kw * channels < 16:
@@ -279,7 +285,7 @@ def backward_kernels(g, x, kernel_shape, ph, pw):
     row_bounds = np.array([total * p // n_partials for p in range(n_partials + 1)], dtype=np.int64)
     partials = np.empty((n_partials, kh * kw * channels, filters), dtype=x.dtype)
     run_rows(direct_backward_kernels_partials, n_partials, g.size * kh * kw * channels // 4, xp, g, kh, kw,
-             row_bounds, partials)
+             stride[0], stride[1], row_bounds, partials)
     grad = partials[0]
     for p in range(1, n_partials):
         grad += partials[p]
