@@ -25,8 +25,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from backend.host import blas_threads
+
+from .. import threads as helper_threads
 from ..geometry import as_pair, conv2d_geometry
-from ..jit import njit
+from ..jit import njit, parallel_threads
 from ..threads import blas_threads_for, run_rows
 from . import direct, reference
 from . import groups as grouped
@@ -624,6 +627,24 @@ def _backward_input_as_forward_pays(dtype, input_shape, kernel_shape, padding):
     return direct_us is not None and NUMBA_GEMM_MIN_MACS is None and direct_us < _gemm_cost_us(rows, k_total, channels)
 
 
+def _direct_backward_input_cost_us(dtype, input_shape, kernel_shape, stride, padding, out_h, out_w):
+    """Estimated microseconds of the strided ``dE/dx`` by phases (:func:`kernels.conv2d.direct.backward_input`),
+    or None where it does not apply: the direct forward's cost (:func:`_direct_forward_cost_us`) summed over
+    the phases, each a correlation with ``taps_h x taps_w`` taps of ``F`` channels over its pixels."""
+    batch, height, width, channels = input_shape
+    filters, _, kh, kw = kernel_shape
+    if not USE_DIRECT or dtype != np.float32 or channels % 8:
+        return None
+    c = PATH_COST_US["direct"]
+    tiles_per_pixel_row = channels // 16 if channels % 16 == 0 else channels // 8
+    total = c["call"] + _compile_us("direct")
+    for _, count_h, _, taps_h in direct.phases(height, kh, stride[0], padding[0], out_h):
+        for _, count_w, _, taps_w in direct.phases(width, kw, stride[1], padding[1], out_w):
+            tiles = batch * count_h * -(-count_w // 16) * tiles_per_pixel_row
+            total += tiles * (c["tile"] + taps_h * taps_w * filters * c["tile_tap"]) if taps_h and taps_w else 0
+    return total
+
+
 def _direct_kernels_pays(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
     """Whether :func:`kernels.conv2d.direct.backward_kernels` is cheaper than the GEMM paths for this kernel
     gradient: float32, any stride, a multiple of 16 filters, ``kw * C`` a multiple of 8 (:data:`PATH_COST_US`)."""
@@ -725,6 +746,12 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
     dh, dw = as_pair(dilation, "dilation", 1)
     span_h, span_w = dh * (kh - 1), dw * (kw - 1)  # the dilated kernel's extent, minus one
+    if (dh, dw) == (1, 1) and (sh, sw) != (1, 1) and NUMBA_GEMM_MIN_MACS is None:
+        phases_us = _direct_backward_input_cost_us(compute, (batch, height, width, channels), kernels.shape,
+                                                   (sh, sw), (ph, pw), out_h, out_w)
+        if phases_us is not None and phases_us < _gemm_cost_us(batch * out_h * out_w, kh * kw * channels, filters):
+            grad_input = direct.backward_input(g, kernels, (batch, height, width, channels), ph, pw, (sh, sw))
+            return grad_input if compute == result else grad_input.astype(result)
     if (dh, dw) == (1, 1):
         as_forward = sh == 1 and sw == 1 and _backward_input_as_forward_pays(
             compute, (batch, height, width, channels), kernels.shape, (ph, pw))
@@ -749,16 +776,36 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
                  kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block, grad_input,
                  align=max(1, rows_per_block // out_h))
         return grad_input if compute == result else grad_input.astype(result)
-    wm_t = wm.T  # (F, K) view, BLAS takes the transpose flag
     step = _rows_per_chunk(out_w, k_total, g.itemsize, total)
-    gcols = np.empty((step * out_w, k_total), dtype=compute)
-    for q0 in range(0, total, step):
-        q1 = min(total, q0 + step)
-        n = (q1 - q0) * out_w
-        with blas_threads_for(n * k_total * filters):
-            np.dot(g2d[q0 * out_w:q1 * out_w], wm_t, out=gcols[:n])
-        col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_input)
+    images = max(1, step // out_h)  # whole images per chunk (a chunk of an image when one does not fit)
+    geometry = (kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+    if parallel_threads() > 1 and g.size * k_total >= helper_threads.PARALLEL_MIN_ELEMENTS:
+        # the helper threads take whole images (no two scatter into one pixel), BLAS on one thread each
+        with blas_threads(1):
+            run_rows(_gemm_col2im_images, batch, 0, g2d, wm.T, geometry, step, images, grad_input, min_elements=0,
+                     align=images)
+    else:
+        with blas_threads_for(min(step * out_w, g2d.shape[0]) * k_total * filters):
+            _gemm_col2im_images(g2d, wm.T, geometry, step, images, grad_input, 0, batch)
     return grad_input if compute == result else grad_input.astype(result)
+
+
+def _gemm_col2im_images(g2d, wm_t, geometry, step, images, grad_input, b0, b1):
+    """``dx`` of the images ``b0 <= b < b1`` by chunks: ``gcols = g @ Wm^T`` (NumPy's BLAS), then :func:`col2im`.
+
+    Chunks of ``images`` whole images (or of ``step`` output rows of one image), counted from image 0, so
+    that the products and sums do not depend on how the batch is split over threads.
+    """
+    out_h, out_w = geometry[-2:]
+    k_total = wm_t.shape[1]
+    gcols = np.empty((min(step, images * out_h) * out_w, k_total), dtype=g2d.dtype)
+    for i0 in range(b0, b1, images):
+        last = min(b1, i0 + images) * out_h
+        for q0 in range(i0 * out_h, last, step):
+            q1 = min(last, q0 + step)
+            n = (q1 - q0) * out_w
+            np.dot(g2d[q0 * out_w:q1 * out_w], wm_t, out=gcols[:n])
+            col2im(gcols, q0, q1, *geometry, grad_input)
 
 
 def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=0, dilation=1, groups=1):

@@ -135,10 +135,17 @@ def pad_rows(x, xp, ph, pw, r0, r1):
 
 
 @njit(inline="always", fastmath={"contract"})
-def _forward_rows(xp, w, bias, out, kh, kw, sh, sw, q0, q1, width):
-    """The output rows ``q0 <= q < q1`` of the forward in tiles of 16 pixels x ``width`` (a constant) channels."""
+def _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, width):
+    """The output rows ``q0 <= q < q1`` of the forward in tiles of 16 pixels x ``width`` (a constant) channels.
+
+    ``place = (OH, OW, iy, ix, oy, ox, osy, osx)``: output pixel ``(oh, ow)`` (``oh < OH``, ``ow < OW``) reads
+    ``xp`` from row ``oh sh + iy`` and column ``ow sw + ix`` on, and is stored at ``out[b, oh osy + oy,
+    ow osx + ox]`` (``(OH, OW, 0, 0, 0, 0, 1, 1)`` for the plain forward).
+    """
     hp, wp, channels = xp.shape[1], xp.shape[2], xp.shape[3]
-    out_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
+    filters = out.shape[3]
+    out_h, out_w, iy, ix, oy, ox, osy, osx = place[0], place[1], place[2], place[3], place[4], place[5], place[6], \
+        place[7]
     xf = xp.reshape(xp.size)
     wf = w.reshape(w.size)
     kk_total = kw * channels
@@ -153,34 +160,34 @@ def _forward_rows(xp, w, bias, out, kh, kw, sh, sw, q0, q1, width):
             for f0 in range(0, filters, width):
                 _zero(acc, 16, width)
                 for i in range(kh):
-                    base = ((b * hp + oh * sh + i) * wp + ow0 * sw) * channels
+                    base = ((b * hp + oh * sh + i + iy) * wp + ow0 * sw + ix) * channels
                     _outer16(xf, base, base + 8 * pixel, pixel, 1, wf, i * w_row + f0, filters, kk_total, acc,
                              width)
                 for r in range(n):
                     for t in range(width):
-                        out[b, oh, ow0 + r, f0 + t] = acc[r, t] + bias[f0 + t]
+                        out[b, oh * osy + oy, (ow0 + r) * osx + ox, f0 + t] = acc[r, t] + bias[f0 + t]
 
 
 @njit(nogil=True, fastmath={"contract"})
-def direct_forward_rows16(xp, w, bias, out, kh, kw, sh, sw, q0, q1):
+def direct_forward_rows16(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1):
     """Convolution (stride ``(sh, sw)``) of the output rows ``q0 <= q < q1`` (``q = b * OH + oh``), a multiple of
     16 filters.
 
     ``xp``: the padded input ``(B, Hp, Wp, C)``, with zero columns for the taps
     of whole tiles past ``OW`` (they are computed, only valid pixels stored);
-    ``w``: ``(kh, kw*C, F)``; ``out``: ``(B, OH, OW, F)``. Tiles of 16 pixels
-    x 16 channels.
+    ``w``: ``(kh, kw*C, F)``; ``out``: ``(B, ., ., F)``, written where ``place``
+    says (:func:`_forward_rows`). Tiles of 16 pixels x 16 channels.
     """
-    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, q0, q1, 16)
+    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, 16)
 
 
 @njit(nogil=True, fastmath={"contract"})
-def direct_forward_rows8(xp, w, bias, out, kh, kw, sh, sw, q0, q1):
+def direct_forward_rows8(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1):
     """:func:`direct_forward_rows16` for a multiple of 8 filters: tiles of 16 pixels x 8 channels.
 
     A kernel of its own, so that a model compiles only the tile width it uses.
     """
-    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, q0, q1, 8)
+    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, 8)
 
 
 @njit(inline="always", fastmath={"contract"})
@@ -232,10 +239,12 @@ def direct_backward_kernels_partials(xp, g, kh, kw, sh, sw, row_bounds, partials
                            row_bounds[p], row_bounds[p + 1], partials[p])
 
 
-def padded(x, ph, pw, extra=0):
-    """``x`` zero-padded by ``ph`` rows and ``pw`` columns on both sides, plus ``extra`` zero columns on the right."""
+def padded(x, ph, pw, extra=0, bottom=None):
+    """``x`` zero-padded by ``ph`` rows and ``pw`` columns on both sides, plus ``extra`` zero columns on the right
+    (and ``bottom`` rows at the bottom instead of ``ph``, when given)."""
     batch, height, width, channels = x.shape
-    xp = np.empty((batch, height + 2 * ph, width + 2 * pw + extra, channels), dtype=x.dtype)
+    rows = height + ph + (ph if bottom is None else bottom)
+    xp = np.empty((batch, rows, width + 2 * pw + extra, channels), dtype=x.dtype)
     run_rows(pad_rows, batch * xp.shape[1], 2 * xp.size, x, xp, ph, pw)
     return xp
 
@@ -254,16 +263,82 @@ def forward(x, kernels, biases, ph, pw, stride=(1, 1)):
     out = np.empty((batch, out_h, out_w, filters), dtype=x.dtype)
     bias = np.ascontiguousarray(biases, dtype=x.dtype).reshape(filters)
     kernel = direct_forward_rows16 if filters % 16 == 0 else direct_forward_rows8
-    run_rows(kernel, batch * out_h, out.size * kh * kw * channels // 4, xp, w, bias, out, kh, kw, sh, sw)
+    place = np.array([out_h, out_w, 0, 0, 0, 0, 1, 1], dtype=np.int64)
+    run_rows(kernel, batch * out_h, out.size * kh * kw * channels // 4, xp, w, bias, out, kh, kw, sh, sw, place)
     return out
 
 
-def backward_input(g, kernels, input_shape, ph, pw):
-    """Stride-1 ``dE/dx``: the forward of ``g`` padded by ``(kh - 1 - ph, kw - 1 - pw)`` with flipped,
-    channel-swapped kernels."""
+def backward_input(g, kernels, input_shape, ph, pw, stride=(1, 1)):
+    """``dE/dx``, shape ``input_shape``: at stride 1 the forward of ``g`` padded by ``(kh - 1 - ph, kw - 1 - pw)``
+    with flipped, channel-swapped kernels; at other strides one such correlation per phase (:func:`phases`)."""
     filters, channels, kh, kw = kernels.shape
+    if tuple(stride) != (1, 1):
+        return _backward_input_by_phases(g, kernels, input_shape, ph, pw, stride)
     flipped = np.ascontiguousarray(kernels[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=g.dtype)
     return forward(g, flipped, np.zeros(channels, dtype=g.dtype), kh - 1 - ph, kw - 1 - pw)
+
+
+def phases(size, kernel, stride, padding, out_size):
+    """The phases of a strided ``dE/dx`` along one axis: ``[(h0, count, u0, taps), ...]`` per residue ``r``.
+
+    The input rows ``h = h0 + stride t`` (``t < count``) have ``(h + padding) % stride == r``; row ``h`` receives
+    the kernel rows ``r + stride a`` (``a < taps``) from the output rows ``u0 + t - a`` (those in
+    ``[0, out_size)``): a stride-1 correlation of ``g`` with the sub-kernel of residue ``r``. Residues whose rows
+    receive nothing (no tap, or no row) have ``taps == 0`` or ``count == 0``.
+    """
+    out = []
+    for residue in range(stride):
+        h0 = (residue - padding) % stride
+        out.append((h0, len(range(h0, size, stride)), (h0 + padding - residue) // stride,
+                    len(range(residue, kernel, stride))))
+    return out
+
+
+def _backward_input_by_phases(g, kernels, input_shape, ph, pw, stride):
+    """Strided ``dE/dx`` without a zero multiplied and without a scatter: for each phase ``(ry, rx)`` the
+    input pixels of those residues are the stride-1 correlation of ``g`` (padded once for every phase) with the
+    sub-kernel of those taps, flipped and channel-swapped, written straight into every ``stride``-th pixel
+    of ``dx`` by :func:`direct_forward_rows16` / ``8``. Needs a multiple of 8 input channels."""
+    batch, height, width, channels = (int(s) for s in input_shape)
+    filters, _, kh, kw = kernels.shape
+    sh, sw = stride
+    out_h, out_w = g.shape[1], g.shape[2]
+    rows, cols = phases(height, kh, sh, ph, out_h), phases(width, kw, sw, pw, out_w)
+    # one padded g for every phase: room above/left for the taps before row/column 0, below/right for the last
+    top = max([taps - 1 - u0 for _, count, u0, taps in rows if count and taps] + [0])
+    left = max([taps - 1 - v0 for _, count, v0, taps in cols if count and taps] + [0])
+    bottom = max([u0 + count - out_h for _, count, u0, taps in rows if count and taps] + [0])
+    right = max([v0 + -(-count // TILE_ROWS) * TILE_ROWS - out_w for _, count, v0, taps in cols if count and taps]
+                + [0])
+    gp = padded(g, top, left, extra=max(0, right - left), bottom=bottom)
+    grad_input = np.empty((batch, height, width, channels), dtype=g.dtype)
+    zero = np.zeros(channels, dtype=g.dtype)
+    kernel = direct_forward_rows16 if channels % 16 == 0 else direct_forward_rows8
+    jobs, work = [], 0  # (first row of the phase among all phases' rows, rows, kernel arguments)
+    for ry, (h0, count_h, u0, taps_h) in enumerate(rows):
+        for rx, (w0, count_w, v0, taps_w) in enumerate(cols):
+            if not count_h or not count_w:
+                continue
+            if not taps_h or not taps_w:  # no tap reaches these pixels
+                grad_input[:, h0::sh, w0::sw] = 0
+                continue
+            sub = kernels[:, :, ry::sh, rx::sw][:, :, ::-1, ::-1]  # (F, C, taps_h, taps_w), flipped
+            w = np.ascontiguousarray(sub.transpose(2, 3, 0, 1), dtype=g.dtype).reshape(taps_h, taps_w * filters,
+                                                                                        channels)
+            place = np.array([count_h, count_w, u0 - (taps_h - 1) + top, v0 - (taps_w - 1) + left, h0, w0, sh, sw],
+                             dtype=np.int64)
+            start = jobs[-1][0] + jobs[-1][1] if jobs else 0
+            jobs.append((start, batch * count_h, (gp, w, zero, grad_input, taps_h, taps_w, 1, 1, place)))
+            work += batch * count_h * count_w * channels * taps_h * taps_w * filters // 4
+
+    def phase_rows(q0, q1):  # the rows [q0, q1) of all the phases' rows, one kernel call per phase met
+        for start, count, args in jobs:
+            if q0 < start + count and start < q1:
+                kernel(*args, max(q0, start) - start, min(q1, start + count) - start)
+
+    if jobs:
+        run_rows(phase_rows, jobs[-1][0] + jobs[-1][1], work)
+    return grad_input
 
 
 #: Partial sums of the kernel gradient: a fixed count of fixed row ranges, added in order (deterministic).

@@ -18,6 +18,7 @@ GEOMETRIES = [  # (B, H, W, C), F, (kh, kw), padding, stride
     ((2, 5, 19, 1), 16, (3, 3), 1, 1),    # one channel (the digits CNN's first layer)
     ((2, 9, 37, 16), 32, (3, 3), 1, 2),   # stride 2 (a transposed convolution's backward), 19 columns: 2 tiles
     ((2, 11, 10, 8), 16, (3, 3), 1, (3, 2)),  # uneven strides; rows and columns left over
+    ((1, 12, 12, 8), 8, (2, 2), 0, 3),    # stride above the kernel: pixels no tap reaches
 ]
 
 
@@ -40,12 +41,10 @@ def test_direct_kernels_match_the_book_loops(shape, filters, kernel, padding, st
         dk = direct.backward_kernels(g, x, k.shape, ph, pw, stride)
         assert dk.shape == k.shape and dk.flags.c_contiguous
         assert _relative_error(dk, reference.conv2d_backward_kernels(g, x, k.shape, stride, (ph, pw))) < 1e-12
-    if stride != (1, 1):
-        return
-    if shape[3] % 8 == 0:
-        dx = direct.backward_input(g, k, x.shape, ph, pw)
+    if shape[3] % 8 == 0:  # at a stride > 1: one correlation per phase
+        dx = direct.backward_input(g, k, x.shape, ph, pw, stride)
         assert dx.shape == x.shape
-        assert _relative_error(dx, reference.conv2d_backward_input(g, k, x.shape, 1, (ph, pw))) < 1e-12
+        assert _relative_error(dx, reference.conv2d_backward_input(g, k, x.shape, stride, (ph, pw))) < 1e-12
 
 
 def test_float32_through_the_dispatcher_takes_the_direct_path_and_matches(monkeypatch):
@@ -79,6 +78,20 @@ def test_direct_forward_gives_the_bits_of_the_outer_product_gemm(monkeypatch):
     monkeypatch.setattr(cpu, "NUMBA_GEMM_MIN_MACS", 0)
     gemm = conv2d.conv2d_forward(x, k, b, 1, 1)
     np.testing.assert_array_equal(direct.forward(x, k, b, 1, 1), gemm)
+
+
+def test_strided_backward_input_by_phases_through_the_dispatcher(monkeypatch):
+    """A transposed convolution's forward (stride 2): the phases where they cost less than GEMM + col2im."""
+    calls = []
+    original = direct.backward_input
+    monkeypatch.setattr(direct, "backward_input", lambda *a: calls.append(a[-1]) or original(*a))
+    rng = np.random.default_rng(5)
+    g = rng.standard_normal((32, 14, 14, 32)).astype(np.float32)
+    k = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    dx = conv2d.conv2d_backward_input(g, k, (32, 28, 28, 16), 2, 1)
+    assert calls == [(2, 2)] and dx.dtype == np.float32
+    ref = reference.conv2d_backward_input(g[:2].astype(np.float64), k.astype(np.float64), (2, 28, 28, 16), 2, 1)
+    assert _relative_error(dx[:2], ref) < 1e-5
 
 
 def test_path_choice_by_estimated_cost():

@@ -91,6 +91,7 @@ CHECKS = textwrap.dedent(
         "conv2d direct forward F=24": lambda: direct.forward(x, k24, b24, 1, 1),
         "conv2d direct backward input F=32": lambda: direct.backward_input(g32, k32, x.shape, 1, 1),
         "conv2d direct backward kernels F=32": lambda: direct.backward_kernels(g32, x, k32.shape, 1, 1),
+        "conv2d direct backward input stride 2": lambda: direct.backward_input(g24s, k24, x.shape, 1, 1, (2, 2)),
         "batch_norm forward": lambda: normalization.batch_norm_forward(x, bn_gamma, bn_beta, 1e-5),
         "batch_norm backward": lambda: normalization.batch_norm_backward(g32[..., :16], x, bn_gamma, bn_mean, bn_inv),
         "layer_norm forward": lambda: normalization.layer_norm_forward(xl, ln_gamma, None, 1e-5),
@@ -132,7 +133,7 @@ def digests():
 
 
 def test_every_op_was_checked_on_1_2_and_4_threads(digests):
-    assert len(digests) == 29
+    assert len(digests) == 30
     assert all(set(per_threads) == {"1", "2", "4"} for per_threads in digests.values())
 
 
@@ -142,7 +143,8 @@ def test_every_op_was_checked_on_1_2_and_4_threads(digests):
     "conv2d backward bias", "conv2d backward kernels dilated", "conv2d backward input dilated",
     "depthwise2d forward", "depthwise2d backward input", "depthwise2d backward kernels",
     "conv2d direct forward F=24", "conv2d direct backward input F=32",
-    "conv2d direct backward kernels F=32", "max_pool2d forward", "max_pool2d backward",
+    "conv2d direct backward kernels F=32", "conv2d direct backward input stride 2", "max_pool2d forward",
+    "max_pool2d backward",
     "max_pool2d backward overlapping",
     "avg_pool2d forward 3x3/1", "avg_pool2d backward overlapping", "global_avg_pool2d forward", "gelu forward",
     "sigmoid backward", "prelu slope gradient, one slope", "prelu slope gradient, per channel",
