@@ -595,6 +595,7 @@ def _direct_forward_cost_us(dtype, shape, kernel_shape, stride, padding, out_h, 
     if padding[0] >= kh or padding[1] >= kw:
         return None
     c = PATH_COST_US["direct"]
+    # counted as tiles of 16 pixels x 16 (or 8) channels, as fitted (8 x 32 tiles cost the same or less)
     tiles = batch * out_h * -(-out_w // 16) * (filters // 16 if filters % 16 == 0 else filters // 8)
     return c["call"] + tiles * (c["tile"] + kh * kw * channels * c["tile_tap"]) + _compile_us("direct")
 
@@ -636,11 +637,11 @@ def _direct_backward_input_cost_us(dtype, input_shape, kernel_shape, stride, pad
     if not USE_DIRECT or dtype != np.float32 or channels % 8:
         return None
     c = PATH_COST_US["direct"]
-    tiles_per_pixel_row = channels // 16 if channels % 16 == 0 else channels // 8
+    per_pixel_row = channels // 16 if channels % 16 == 0 else channels // 8  # as in _direct_forward_cost_us
     total = c["call"] + _compile_us("direct")
     for _, count_h, _, taps_h in direct.phases(height, kh, stride[0], padding[0], out_h):
         for _, count_w, _, taps_w in direct.phases(width, kw, stride[1], padding[1], out_w):
-            tiles = batch * count_h * -(-count_w // 16) * tiles_per_pixel_row
+            tiles = batch * count_h * -(-count_w // 16) * per_pixel_row
             total += tiles * (c["tile"] + taps_h * taps_w * filters * c["tile_tap"]) if taps_h and taps_w else 0
     return total
 

@@ -6,12 +6,15 @@ zero-padded copy of the input. For a fixed kernel row ``i``, output pixel
 from column ``ow sw`` on, so consecutive output pixels are the rows of a matrix
 with row stride ``sw C`` (overlapping rows at stride 1) and the forward is ``Σ_i A_i @ W_i``,
 summed in the order of :func:`kernels.conv2d.cpu.gemm_kf` (same bits). The
-product is an outer-product micro-kernel (:func:`_outer16`): 16 output pixels
-x 16 (or 8) channels per tile, whose broadcast operand LLVM folds into the FMA.
+product is an outer-product micro-kernel (:func:`_outer16`: 16 output pixels
+x 16 or 8 channels per tile, its broadcast operand folded into the FMA;
+:func:`_outer8`: 8 pixels x 32 channels, each broadcast used by two FMAs).
 
 * :func:`forward`: output rows split over the helper threads, any stride;
 * :func:`backward_input`: at stride 1, the forward of the padded output
-  gradient with flipped, channel-swapped kernels;
+  gradient with flipped, channel-swapped kernels; at other strides one such
+  correlation per phase of the stride (sub-pixel), written into every
+  stride-th pixel;
 * :func:`backward_kernels`: tiles of 16 taps x 16 filters, any stride.
 
 When this path is taken: ``kernels.conv2d.cpu._direct_pays``; the
@@ -100,6 +103,46 @@ def _outer16(af, a0, a8, astride, astep, bf, b0, bstep, steps, acc, width):
         bo += step_b
 
 
+@njit(inline="always", fastmath={"contract"})
+def _outer8(af, a0, astride, astep, bf, b0, bstep, steps, acc, width):
+    """:func:`_outer16` for 8 rows ``o_r = a0 + r*astride``, with ``width`` 32: 16 accumulator vectors, and
+    each ``af`` value broadcast once for two FMAs (10 loads per 16 FMAs instead of 17)."""
+    s_a = np.uint64(astride)
+    o0 = np.uint64(a0)
+    o1 = o0 + s_a
+    o2 = o1 + s_a
+    o3 = o2 + s_a
+    o4 = o3 + s_a
+    o5 = o4 + s_a
+    o6 = o5 + s_a
+    o7 = o6 + s_a
+    step_a = np.uint64(astep)
+    step_b = np.uint64(bstep)
+    bo = np.uint64(b0)
+    ao = np.uint64(0)
+    for _ in range(steps):
+        x0 = af[o0 + ao]
+        x1 = af[o1 + ao]
+        x2 = af[o2 + ao]
+        x3 = af[o3 + ao]
+        x4 = af[o4 + ao]
+        x5 = af[o5 + ao]
+        x6 = af[o6 + ao]
+        x7 = af[o7 + ao]
+        for t in range(width):
+            y = bf[bo + np.uint64(t)]
+            acc[0, t] += x0 * y
+            acc[1, t] += x1 * y
+            acc[2, t] += x2 * y
+            acc[3, t] += x3 * y
+            acc[4, t] += x4 * y
+            acc[5, t] += x5 * y
+            acc[6, t] += x6 * y
+            acc[7, t] += x7 * y
+        ao += step_a
+        bo += step_b
+
+
 @njit(inline="always")
 def _zero(acc, rows, width):
     for r in range(rows):
@@ -135,8 +178,9 @@ def pad_rows(x, xp, ph, pw, r0, r1):
 
 
 @njit(inline="always", fastmath={"contract"})
-def _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, width):
-    """The output rows ``q0 <= q < q1`` of the forward in tiles of 16 pixels x ``width`` (a constant) channels.
+def _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, width, rows):
+    """The output rows ``q0 <= q < q1`` of the forward in tiles of ``rows`` pixels x ``width`` channels (constants:
+    16 x 16, 16 x 8 with :func:`_outer16`, 8 x 32 with :func:`_outer8`).
 
     ``place = (OH, OW, iy, ix, oy, ox, osy, osx)``: output pixel ``(oh, ow)`` (``oh < OH``, ``ow < OW``) reads
     ``xp`` from row ``oh sh + iy`` and column ``ow sw + ix`` on, and is stored at ``out[b, oh osy + oy,
@@ -151,18 +195,21 @@ def _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, width):
     kk_total = kw * channels
     w_row = kk_total * filters
     pixel = sw * channels  # from one output pixel's taps to the next one's
-    acc = numba.carray(stack_pointer(256, out.dtype), (16, width))
+    acc = numba.carray(stack_pointer(256, out.dtype), (rows, width))
     for q in range(q0, q1):
         b = q // out_h
         oh = q - b * out_h
-        for ow0 in range(0, out_w, 16):
-            n = min(16, out_w - ow0)
+        for ow0 in range(0, out_w, rows):
+            n = min(rows, out_w - ow0)
             for f0 in range(0, filters, width):
-                _zero(acc, 16, width)
+                _zero(acc, rows, width)
                 for i in range(kh):
                     base = ((b * hp + oh * sh + i + iy) * wp + ow0 * sw + ix) * channels
-                    _outer16(xf, base, base + 8 * pixel, pixel, 1, wf, i * w_row + f0, filters, kk_total, acc,
-                             width)
+                    if rows == 16:
+                        _outer16(xf, base, base + 8 * pixel, pixel, 1, wf, i * w_row + f0, filters, kk_total, acc,
+                                 width)
+                    else:
+                        _outer8(xf, base, pixel, 1, wf, i * w_row + f0, filters, kk_total, acc, width)
                 for r in range(n):
                     for t in range(width):
                         out[b, oh * osy + oy, (ow0 + r) * osx + ox, f0 + t] = acc[r, t] + bias[f0 + t]
@@ -178,7 +225,7 @@ def direct_forward_rows16(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1):
     ``w``: ``(kh, kw*C, F)``; ``out``: ``(B, ., ., F)``, written where ``place``
     says (:func:`_forward_rows`). Tiles of 16 pixels x 16 channels.
     """
-    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, 16)
+    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, 16, 16)
 
 
 @njit(nogil=True, fastmath={"contract"})
@@ -187,7 +234,26 @@ def direct_forward_rows8(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1):
 
     A kernel of its own, so that a model compiles only the tile width it uses.
     """
-    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, 8)
+    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, 8, 16)
+
+
+@njit(nogil=True, fastmath={"contract"})
+def direct_forward_rows32(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1):
+    """:func:`direct_forward_rows16` for a multiple of 32 filters: tiles of 8 pixels x 32 channels (5-25 %
+    faster than 16 x 16 where both apply, and less waste on narrow images; the same sums in the same order)."""
+    _forward_rows(xp, w, bias, out, kh, kw, sh, sw, place, q0, q1, 32, 8)
+
+
+def tile_shape(filters):
+    """``(pixels, channels)`` of the forward's tiles for a count of output channels (a multiple of 8)."""
+    if filters % 32 == 0:
+        return 8, 32
+    return (16, 16) if filters % 16 == 0 else (16, 8)
+
+
+def tile_kernel(filters):
+    """The forward kernel of :func:`tile_shape`'s tiles."""
+    return {32: direct_forward_rows32, 16: direct_forward_rows16, 8: direct_forward_rows8}[tile_shape(filters)[1]]
 
 
 @njit(inline="always", fastmath={"contract"})
@@ -262,7 +328,7 @@ def forward(x, kernels, biases, ph, pw, stride=(1, 1)):
     w = np.ascontiguousarray(kernels.transpose(2, 3, 1, 0), dtype=x.dtype).reshape(kh, kw * channels, filters)
     out = np.empty((batch, out_h, out_w, filters), dtype=x.dtype)
     bias = np.ascontiguousarray(biases, dtype=x.dtype).reshape(filters)
-    kernel = direct_forward_rows16 if filters % 16 == 0 else direct_forward_rows8
+    kernel = tile_kernel(filters)
     place = np.array([out_h, out_w, 0, 0, 0, 0, 1, 1], dtype=np.int64)
     run_rows(kernel, batch * out_h, out.size * kh * kw * channels // 4, xp, w, bias, out, kh, kw, sh, sw, place)
     return out
@@ -313,7 +379,7 @@ def _backward_input_by_phases(g, kernels, input_shape, ph, pw, stride):
     gp = padded(g, top, left, extra=max(0, right - left), bottom=bottom)
     grad_input = np.empty((batch, height, width, channels), dtype=g.dtype)
     zero = np.zeros(channels, dtype=g.dtype)
-    kernel = direct_forward_rows16 if channels % 16 == 0 else direct_forward_rows8
+    kernel = tile_kernel(channels)
     jobs, work = [], 0  # (first row of the phase among all phases' rows, rows, kernel arguments)
     for ry, (h0, count_h, u0, taps_h) in enumerate(rows):
         for rx, (w0, count_w, v0, taps_w) in enumerate(cols):

@@ -89,6 +89,7 @@ CHECKS = textwrap.dedent(
         "depthwise2d backward input": lambda: depthwise2d.depthwise2d_backward_input(gdw, kdw, x.shape, 1, 1),
         "depthwise2d backward kernels": lambda: depthwise2d.depthwise2d_backward_kernels(gdw, x, kdw.shape, 1, 1),
         "conv2d direct forward F=24": lambda: direct.forward(x, k24, b24, 1, 1),
+        "conv2d direct forward F=32": lambda: direct.forward(x, k32, b24[:1].repeat(32, 0), 1, 1),
         "conv2d direct backward input F=32": lambda: direct.backward_input(g32, k32, x.shape, 1, 1),
         "conv2d direct backward kernels F=32": lambda: direct.backward_kernels(g32, x, k32.shape, 1, 1),
         "conv2d direct backward input stride 2": lambda: direct.backward_input(g24s, k24, x.shape, 1, 1, (2, 2)),
@@ -133,7 +134,7 @@ def digests():
 
 
 def test_every_op_was_checked_on_1_2_and_4_threads(digests):
-    assert len(digests) == 30
+    assert len(digests) == 31
     assert all(set(per_threads) == {"1", "2", "4"} for per_threads in digests.values())
 
 
@@ -142,7 +143,7 @@ def test_every_op_was_checked_on_1_2_and_4_threads(digests):
     "conv2d backward kernels F=24", "conv2d backward kernels F=32", "conv2d backward kernels float64",
     "conv2d backward bias", "conv2d backward kernels dilated", "conv2d backward input dilated",
     "depthwise2d forward", "depthwise2d backward input", "depthwise2d backward kernels",
-    "conv2d direct forward F=24", "conv2d direct backward input F=32",
+    "conv2d direct forward F=24", "conv2d direct forward F=32", "conv2d direct backward input F=32",
     "conv2d direct backward kernels F=32", "conv2d direct backward input stride 2", "max_pool2d forward",
     "max_pool2d backward",
     "max_pool2d backward overlapping",
