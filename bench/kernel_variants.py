@@ -269,8 +269,8 @@ def _torch_block(case, host, block, device):
     _torch_directions(case, torch, device, forward, (x, *weights), g)
 
 
-def cases(quick, dtype, device, seed, book_images, with_torch):
-    """Every variant case at the default (or ``quick``) shapes, one at a time (a generator)."""
+def cases(quick, dtype, device, seed, book_images, with_torch, ops=OPS):
+    """Every variant case of ``ops`` at the default (or ``quick``) shapes, one at a time (a generator)."""
     for op, shapes in (QUICK_SHAPES if quick else SHAPES).items():
-        for shape, filters in shapes:
+        for shape, filters in shapes if op in ops else ():
             yield variant_case(op, shape, filters, dtype, device, seed, book_images, with_torch)

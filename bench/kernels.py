@@ -46,6 +46,7 @@ Example
 
     python -m bench kernels --device cpu --json bench/results/kernels-cpu.json
     python -m bench kernels --quick
+    python -m bench kernels --device cpu --threads 1 --ops conv2d,resnet_block,conv_transpose2d
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ TARGETS = {
 #: Ops that cuDNN serves (max pooling keeps our kernels: the layer needs the argmax).
 CUDNN_OPS = ("conv2d", "avg_pool2d") + kernel_variants.OPS
 
+#: Every op of the benchmark (``--ops``).
+ALL_OPS = ("conv2d",) + POOL_OPS + kernel_variants.OPS
+
 #: Pause between implementations, so idle thread pools (OpenBLAS, OpenMP) stop spinning.
 _PAUSE_S = 0.2
 
@@ -123,6 +127,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small shapes, repeat 3, warmup 1 (CI smoke run)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--ops", type=_op_list, default=None,
+                        help=f"comma-separated subset of {', '.join(ALL_OPS)} (default: all)")
+    parser.add_argument("--threads", type=options.positive_int, default=None,
+                        help="threads of both libraries (camadas's BLAS and Numba pools through "
+                             "backend.host.limit_threads, torch.set_num_threads); default: each library's own "
+                             "choice. 1 gives steadier figures on a shared machine")
+
+
+def _op_list(text):
+    ops = tuple(o.strip() for o in text.split(",") if o.strip())
+    unknown = [o for o in ops if o not in ALL_OPS]
+    if not ops or unknown:
+        raise argparse.ArgumentTypeError(f"expected names from {', '.join(ALL_OPS)}, got {text!r}")
+    return ops
 
 
 # --------------------------------------------------------------------------- #
@@ -700,8 +718,21 @@ def column_legend(columns, **values) -> str:
 
 
 def run(args) -> int:
-    """Run the kernels benchmark; returns the exit status (0, or 2 for bad options)."""
+    """Run the kernels benchmark (with ``--threads``: both libraries capped); returns the exit status."""
+    if args.threads is None:
+        return _run(args)
+    from backend.host import limit_threads
+
+    torch = torch_or_none()
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    with limit_threads(args.threads):
+        return _run(args)
+
+
+def _run(args) -> int:
     quick = bool(args.quick)
+    ops = args.ops or ALL_OPS
     timer = Timer(3 if quick and args.repeat is None else args.repeat, 1 if quick else args.warmup,
                   args.min_time, bounds=(3, 3) if quick else (5, 50))
     conv_shapes = QUICK_CONV_SHAPES if quick else CONV_SHAPES
@@ -729,21 +760,21 @@ def run(args) -> int:
         progress(f"[{device}] matrix-product roofline ...")
         roof_mm = matmul_roofline(dtype, device, n=512 if quick else 2048, repeat=3 if quick else 5)
         rooflines[device] = {"matmul": roof_mm, "copy": {}}
-        for shape, filters in conv_shapes:
+        for shape, filters in conv_shapes if "conv2d" in ops else ():
             progress(f"[{device}] conv2d {shape}->{filters} ...")
             case = conv_case(shape, filters, dtype, device, args.seed, args.book_images, with_torch)
             rows.extend(measure_quietly(case, timer, roof_mm, rounds, retries, progress))
             first_calls.append({"op": "conv2d", "device": device, "shape": list(shape), **case.first_calls})
-        for shape in pool_shapes:
+        for shape in pool_shapes if set(POOL_OPS) & set(ops) else ():
             nbytes = int(np.prod(shape)) * dtype.itemsize
             roof_copy = copy_roofline(nbytes, dtype, device, repeat=3 if quick else 20, warmup=1)
             rooflines[device]["copy"]["x".join(map(str, shape))] = roof_copy
-            for op in POOL_OPS:
+            for op in (o for o in POOL_OPS if o in ops):
                 progress(f"[{device}] {op} {shape} ...")
                 case = pool_case(op, shape, dtype, device, args.seed, args.book_images, with_torch)
                 rows.extend(measure_quietly(case, timer, roof_copy, rounds, retries, progress))
                 first_calls.append({"op": op, "device": device, "shape": list(shape), **case.first_calls})
-        for case in kernel_variants.cases(quick, dtype, device, args.seed, args.book_images, with_torch):
+        for case in kernel_variants.cases(quick, dtype, device, args.seed, args.book_images, with_torch, ops):
             progress(f"[{device}] {case.op} {case.shape}->{case.filters} ...")
             rows.extend(measure_quietly(case, timer, roof_mm, rounds, retries, progress))
         time.sleep(_PAUSE_S)
@@ -767,9 +798,10 @@ def run(args) -> int:
     cudnn_report = cudnn_status() if "gpu" in measured_devices else None
     if cudnn_report is not None:
         print(cudnn_report["line"])
-    print("First calls in this process (Numba compile or cache load), seconds: " + "; ".join(
-        f"{fc['op']} {fc['device']} fwd {fc['forward']:.3f} bwd {fc['backward']:.3f}" for fc in first_calls
-        if fc["shape"] == list((conv_shapes[0][0] if fc["op"] == "conv2d" else pool_shapes[0]))))
+    if first_calls:
+        print("First calls in this process (Numba compile or cache load), seconds: " + "; ".join(
+            f"{fc['op']} {fc['device']} fwd {fc['forward']:.3f} bwd {fc['backward']:.3f}" for fc in first_calls
+            if fc["shape"] == list((conv_shapes[0][0] if fc["op"] == "conv2d" else pool_shapes[0]))))
     if foreign is not None:
         note = (" -- timings are unreliable, run again on an idle machine" if foreign > 0.10 else "")
         print(f"Other processes used {100 * foreign:.0f}% of the CPU during the run{note}")
@@ -798,7 +830,7 @@ def run(args) -> int:
             "environment": env,
             "settings": {"dtype": dtype.name, "quick": quick, "repeat": args.repeat, "warmup": timer.warmup,
                          "min_time": args.min_time, "book_images": args.book_images, "rounds": rounds,
-                         "retries": retries,
+                         "retries": retries, "ops": list(ops), "threads": args.threads,
                          "kernel": KERNEL, "stride": STRIDE, "padding": PADDING, "pool": POOL,
                          "argv": getattr(args, "_argv", None)},
             "rooflines": rooflines,

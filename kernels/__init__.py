@@ -4,6 +4,8 @@
   :mod:`kernels.depthwise2d`: a dispatcher per op in the package's ``__init__``
   (NumPy arrays -> ``cpu``, CuPy arrays -> ``gpu``) and the book's loops in
   ``reference``; :mod:`kernels.reference` gathers the convolution and pooling loops.
+* :mod:`kernels.normalization`: batch and layer normalization, the same shape
+  (``cpu``, ``gpu``, ``reference``) with array-level dispatchers.
 * :mod:`kernels.conv_transpose2d`, :mod:`kernels.conv1d`: built on
   :mod:`kernels.conv2d`'s dispatchers, with their own loops in ``reference``.
 * Shared pieces: :mod:`kernels.geometry` (output sizes), :mod:`kernels.jit`

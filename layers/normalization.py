@@ -12,7 +12,10 @@ Their backward pass shares one formula: for N normalised elements,
     dE/dβ = Σ dE/dy,    dE/dγ = Σ dE/dy ⊙ x̂,    g = dE/dy ⊙ γ
     dE/dx = (1 / sqrt(σ² + ε)) (g - mean(g) - x̂ ⊙ mean(g ⊙ x̂))
 
-where the means run over the same axes as μ and σ².
+where the means run over the same axes as μ and σ². The layers call the fused
+kernels of :mod:`kernels.normalization` (statistics accumulated in float64,
+reductions in a fixed order); :mod:`kernels.normalization.reference` keeps
+these formulas in NumPy.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 
 import backend
 from backend.checks import check_bool, check_input, check_positive, check_positive_int, check_rate
+from kernels import normalization as kernels
 
 from .base import Layer
 from .initializers import filled
@@ -30,23 +34,6 @@ from .initializers import filled
 
 def _check_epsilon(epsilon) -> float:
     return check_positive(epsilon, "epsilon")
-
-
-def _standardize(x, axes, epsilon):
-    """Return ``(x̂, 1/sqrt(σ²+ε), μ, σ²)`` with statistics over ``axes`` (kept as size-1 axes)."""
-    xp = backend.get_array_module(x)
-    mean = x.mean(axis=axes, keepdims=True)
-    centered = x - mean
-    var = (centered * centered).mean(axis=axes, keepdims=True)
-    inv_std = 1.0 / xp.sqrt(var + x.dtype.type(epsilon))
-    return centered * inv_std, inv_std, mean, var
-
-
-def _standardize_backward(grad_xhat, x_hat, inv_std, axes):
-    """dE/dx from dE/dx̂ when x̂ was standardised with batch statistics over ``axes``."""
-    mean_g = grad_xhat.mean(axis=axes, keepdims=True)
-    mean_gx = (grad_xhat * x_hat).mean(axis=axes, keepdims=True)
-    return inv_std * (grad_xhat - mean_g - x_hat * mean_gx)
 
 
 def _sums_over_ranks(communicator, parts, axes, extra=None):
@@ -208,13 +195,7 @@ class BatchNormalization(Layer):
                 f"got shape {tuple(x.shape)}"
             )
         axis = self._feature_axis(x)
-        xp = backend.get_array_module(x, self.gamma)  # mixed-device TypeError
-        axes = tuple(a for a in range(x.ndim) if a != axis)
-        bshape = tuple(self.num_features if a == axis else 1 for a in range(x.ndim))
-        gamma = self.gamma.astype(x.dtype, copy=False).reshape(bshape)
-        beta = self.beta.astype(x.dtype, copy=False).reshape(bshape)
-
-        synced = None
+        backend.get_array_module(x, self.gamma)  # mixed-device TypeError
         if self.training:
             communicator = self._communicator()
             count = x.size // self.num_features
@@ -224,23 +205,36 @@ class BatchNormalization(Layer):
                     f"(batch statistics), got shape {tuple(x.shape)}; use a larger batch or eval()"
                 )
             if communicator is not None:
-                x_hat, inv_std, mean, var, total = _standardize_synced(x, axes, self.epsilon, communicator)
-                synced = (communicator, total)
-            else:
-                x_hat, inv_std, mean, var = _standardize(x, axes, self.epsilon)
+                return self._forward_synced(x, axis, communicator)
+            out, mean, var, inv_std = kernels.batch_norm_forward(x, self.gamma, self.beta, self.epsilon, axis)
             m = self.momentum
             # In place: the buffers keep their identity (and dtype) for savers and optimizers.
             running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
             running_mean *= m
-            running_mean += (1.0 - m) * mean.reshape(-1).astype(running_mean.dtype, copy=False)
+            running_mean += (1.0 - m) * mean.astype(running_mean.dtype, copy=False)
             running_var *= m
-            running_var += (1.0 - m) * var.reshape(-1).astype(running_var.dtype, copy=False)
+            running_var += (1.0 - m) * var.astype(running_var.dtype, copy=False)
         else:
-            running_mean = self.buffers["running_mean"].astype(x.dtype, copy=False).reshape(bshape)
-            running_var = self.buffers["running_var"].astype(x.dtype, copy=False).reshape(bshape)
-            inv_std = 1.0 / xp.sqrt(running_var + x.dtype.type(self.epsilon))
-            x_hat = (x - running_mean) * inv_std
-        self._cache = (self.training, x_hat, inv_std, gamma, axes, synced)
+            mean = self.buffers["running_mean"].astype(x.dtype, copy=False)
+            out, inv_std = kernels.batch_norm_forward_eval(x, self.gamma, self.beta, mean,
+                                                           self.buffers["running_var"], self.epsilon, axis)
+        self._cache = ("batch" if self.training else "running", x, mean, inv_std, axis)
+        return out
+
+    def _forward_synced(self, x, axis, communicator):
+        """Training forward with μ_B and σ²_B over every rank (:func:`_standardize_synced`)."""
+        axes = tuple(a for a in range(x.ndim) if a != axis)
+        bshape = tuple(self.num_features if a == axis else 1 for a in range(x.ndim))
+        gamma = self.gamma.astype(x.dtype, copy=False).reshape(bshape)
+        beta = self.beta.astype(x.dtype, copy=False).reshape(bshape)
+        x_hat, inv_std, mean, var, total = _standardize_synced(x, axes, self.epsilon, communicator)
+        m = self.momentum
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        running_mean *= m
+        running_mean += (1.0 - m) * mean.reshape(-1).astype(running_mean.dtype, copy=False)
+        running_var *= m
+        running_var += (1.0 - m) * var.reshape(-1).astype(running_var.dtype, copy=False)
+        self._cache = ("synced", x_hat, inv_std, gamma, axes, (communicator, total))
         return gamma * x_hat + beta
 
     def _communicator(self):
@@ -255,22 +249,23 @@ class BatchNormalization(Layer):
     def backward(self, grad_output):
         if self._cache is None:
             raise RuntimeError("BatchNormalization.backward called before forward")
-        training, x_hat, inv_std, gamma, axes, synced = self._cache
-        if tuple(grad_output.shape) != tuple(x_hat.shape):
+        mode, x = self._cache[:2]  # x: the forward's input (x̂ when synced)
+        if tuple(grad_output.shape) != tuple(x.shape):
             raise ValueError(
-                f"BatchNormalization: grad_output: expected shape {tuple(x_hat.shape)} (the last forward's "
+                f"BatchNormalization: grad_output: expected shape {tuple(x.shape)} (the last forward's "
                 f"output), got {tuple(grad_output.shape)}"
             )
-        grad_gamma = (grad_output * x_hat).sum(axis=axes).astype(self.gamma.dtype, copy=False)
-        grad_beta = grad_output.sum(axis=axes).astype(self.beta.dtype, copy=False)
-        grad_xhat = grad_output * gamma
-        if synced is not None:
-            grad_input = _standardize_backward_synced(grad_xhat, x_hat, inv_std, axes, *synced)
-        elif training:
-            grad_input = _standardize_backward(grad_xhat, x_hat, inv_std, axes)
+        if mode == "synced":
+            _, x_hat, inv_std, gamma, axes, synced = self._cache
+            grad_gamma = (grad_output * x_hat).sum(axis=axes)
+            grad_beta = grad_output.sum(axis=axes)
+            grad_input = _standardize_backward_synced(grad_output * gamma, x_hat, inv_std, axes, *synced)
         else:
-            grad_input = grad_xhat * inv_std
-        return grad_input, [grad_gamma, grad_beta]
+            _, x, mean, inv_std, axis = self._cache
+            grad_input, grad_gamma, grad_beta = kernels.batch_norm_backward(grad_output, x, self.gamma, mean,
+                                                                            inv_std, axis, mode == "batch")
+        return grad_input, [grad_gamma.astype(self.gamma.dtype, copy=False),
+                            grad_beta.astype(self.beta.dtype, copy=False)]
 
     def output_shape(self, input_shape):
         return tuple(input_shape)
@@ -331,37 +326,26 @@ class LayerNormalization(Layer):
                 f"LayerNormalization: input_data: expected shape (batch, ..., {expected}), got {tuple(x.shape)}"
             )
         backend.get_array_module(x, *self.params)  # mixed-device TypeError
-        axes = tuple(range(x.ndim - k, x.ndim))
-        x_hat, inv_std, _, _ = _standardize(x, axes, self.epsilon)
-        out = x_hat
-        gamma = None
-        if self.scale:
-            gamma = self.gamma.astype(x.dtype, copy=False)
-            out = out * gamma
-        if self.center:
-            out = out + self.beta.astype(x.dtype, copy=False)
-        self._cache = (x_hat, inv_std, gamma, axes)
+        out, mean, inv_std = kernels.layer_norm_forward(x, self.gamma, self.beta, self.epsilon, k)
+        self._cache = (x, mean, inv_std)
         return out
 
     def backward(self, grad_output):
         if self._cache is None:
             raise RuntimeError("LayerNormalization.backward called before forward")
-        x_hat, inv_std, gamma, axes = self._cache
-        if tuple(grad_output.shape) != tuple(x_hat.shape):
+        x, mean, inv_std = self._cache
+        if tuple(grad_output.shape) != tuple(x.shape):
             raise ValueError(
-                f"LayerNormalization: grad_output: expected shape {tuple(x_hat.shape)} (the last forward's "
+                f"LayerNormalization: grad_output: expected shape {tuple(x.shape)} (the last forward's "
                 f"output), got {tuple(grad_output.shape)}"
             )
-        batch_axes = tuple(range(x_hat.ndim - len(axes)))
+        grad_input, grad_gamma, grad_beta = kernels.layer_norm_backward(grad_output, x, self.gamma, mean, inv_std,
+                                                                        len(self.normalized_shape))
         grads = []
         if self.scale:
-            grads.append((grad_output * x_hat).sum(axis=batch_axes).astype(self.gamma.dtype, copy=False))
-            grad_xhat = grad_output * gamma
-        else:
-            grad_xhat = grad_output
+            grads.append(grad_gamma.astype(self.gamma.dtype, copy=False))
         if self.center:
-            grads.append(grad_output.sum(axis=batch_axes).astype(self.beta.dtype, copy=False))
-        grad_input = _standardize_backward(grad_xhat, x_hat, inv_std, axes)
+            grads.append(grad_beta.astype(self.beta.dtype, copy=False))
         return grad_input, (grads if self.params else None)
 
     def output_shape(self, input_shape):

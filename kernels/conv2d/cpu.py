@@ -8,7 +8,7 @@ measurements plus the amortized compile time, :func:`_path_cost_us`):
 * no BLAS: each thread of :func:`kernels.threads.run_rows` runs im2col blocks
   that stay in its L2 cache into a register-tiled Numba GEMM (:func:`gemm_kf`,
   :func:`gemm_nt`);
-* thin layers, float32, stride 1: the direct kernels of
+* thin layers, float32: the direct kernels of
   :mod:`kernels.conv2d.direct` (no im2col matrix).
 
 Reductions run in a fixed order: the kernel gradient is summed per fixed block
@@ -25,8 +25,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from backend.host import blas_threads
+
+from .. import threads as helper_threads
 from ..geometry import as_pair, conv2d_geometry
-from ..jit import njit
+from ..jit import njit, parallel_threads
 from ..threads import blas_threads_for, run_rows
 from . import direct, reference
 from . import groups as grouped
@@ -54,8 +57,9 @@ PATH_COST_US = {
     "direct_kernels": {"call": 30.0, "mac": 1.12e-5, "mac_wide": 3.1e-5, "wide_taps": 96, "numba_factor": 1.3},
 }
 #: Seconds to compile a path's kernels into an empty Numba cache (measured, float32): im2col/col2im for
-#: NumPy's GEMM, the register-tiled GEMMs (each compiled into every kernel that calls it), the direct tiles.
-PATH_COMPILE_S = {"blas": 0.5, "numba": 6.0, "direct": 1.5, "direct_kernels": 1.6}
+#: NumPy's GEMM, the register-tiled GEMMs (each compiled into every kernel that calls it: forward 2.85 s,
+#: kernel gradient 2.06 s), the direct tiles.
+PATH_COMPILE_S = {"blas": 0.5, "numba": 4.9, "direct": 1.5, "direct_kernels": 1.6}
 #: Calls a compile is spread over in the cost (a training run of some thousand steps): a path that saves
 #: less than its extra compile time over this many calls is not worth compiling.
 COMPILE_AMORTIZED_CALLS = 5000
@@ -203,6 +207,10 @@ def col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_inp
 def gemm_nt(a, bt, bias, c, n, k_total, accumulate):
     """``c[m, f] = Σ_{k < k_total} a[m, k] bt[f, k] + bias[f]`` (``+= ...`` if ``accumulate``), rows ``m < n``.
 
+    Kernels pass ``accumulate`` as ``np.bool_(...)``: a literal ``True``/``False`` is typed
+    ``Literal[bool]`` and compiles one copy per value (1.6 s more of a first run); once inlined,
+    LLVM folds the flag all the same.
+
     Register-blocked dot products: a 4x4 block of ``c`` is 16 running sums over
     the contiguous ``k`` axis, which LLVM vectorizes with the host's widest
     vectors (AVX-512 here) and keeps in registers; each step loads 8 vectors
@@ -325,7 +333,8 @@ def _store_tile(acc, rows, width, bias, c, m, f0, accumulate):
 
 @njit(nogil=True, fastmath={"contract"})
 def gemm_kf(a, w, bias, c, n, k_total, accumulate):
-    """``c[m, f] = Σ_{k < k_total} a[m, k] w[k, f] + bias[f]`` (``+= ...`` if ``accumulate``), rows ``m < n``.
+    """``c[m, f] = Σ_{k < k_total} a[m, k] w[k, f] + bias[f]`` (``+= ...`` if ``accumulate``), rows ``m < n``
+    (``accumulate``: an ``np.bool_``, as for :func:`gemm_nt`).
 
     Register-blocked outer products (:func:`_tile_8`): tiles of 8 rows x 32
     channels (16 AVX-512 accumulators), then 8 x 16 for a remaining strip of
@@ -361,7 +370,7 @@ def gemm_kf(a, w, bias, c, n, k_total, accumulate):
 @njit(nogil=True)
 def gemm_nt_bias(a, bt, bias, c, n):
     """``c[m, f] = Σ_k a[m, k] bt[f, k] + bias[f]`` for the first ``n`` rows of ``a`` and ``c`` (:func:`gemm_nt`)."""
-    gemm_nt(a, bt, bias, c, n, a.shape[1], False)
+    gemm_nt(a, bt, bias, c, n, a.shape[1], np.bool_(False))
 
 
 @njit(nogil=True)
@@ -382,7 +391,7 @@ def conv_forward_rows(x, wm, wt, bias, kh, kw, sh, sw, ph, pw, dh, dw, out_h, ou
         n = (b1 - b0) * out_w
         im2col(x, b0, b1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols)
         if filters % 16 == 0:
-            gemm_kf(cols, wm, bias, out2d[b0 * out_w:b1 * out_w], n, k_total, False)
+            gemm_kf(cols, wm, bias, out2d[b0 * out_w:b1 * out_w], n, k_total, np.bool_(False))
         else:
             gemm_nt_bias(cols, wt, bias, out2d[b0 * out_w:b1 * out_w], n)
 
@@ -486,10 +495,10 @@ def conv_backward_kernels_rows(xt, g2d, kh, kw, sh, sw, ph, pw, dh, dw, out_h, o
         n = (b1 - b0) * out_w
         im2col_t(xt, b0, b1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols_t)
         if outer:  # outer products with the rows of g as they are
-            gemm_kf(cols_t, g2d[b0 * out_w:b1 * out_w], no_bias, grad_wm, k_total, n, True)
+            gemm_kf(cols_t, g2d[b0 * out_w:b1 * out_w], no_bias, grad_wm, k_total, n, np.bool_(True))
         else:
             transpose_rows(g2d[b0 * out_w:b1 * out_w], n, g_t)
-            gemm_nt(cols_t, g_t, no_bias, grad_wm, k_total, n, True)
+            gemm_nt(cols_t, g_t, no_bias, grad_wm, k_total, n, np.bool_(True))
 
 
 @njit(nogil=True)
@@ -529,9 +538,9 @@ def conv_backward_input_images(g2d, wm, wt, kh, kw, sh, sw, ph, pw, dh, dw, out_
             q1 = min(i1 * out_h, q0 + rows_per_block)
             n = (q1 - q0) * out_w
             if k_total % 16 == 0:
-                gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], False)
+                gemm_kf(g2d[q0 * out_w:q1 * out_w], wt, no_bias, gcols, n, g2d.shape[1], np.bool_(False))
             else:
-                gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], False)
+                gemm_nt(g2d[q0 * out_w:q1 * out_w], wm, no_bias, gcols, n, g2d.shape[1], np.bool_(False))
             col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_input)
 
 
@@ -575,17 +584,18 @@ def _numba_gemm_pays(n_outputs, k_total, rows):
 def _direct_forward_cost_us(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
     """Estimated microseconds per call of :func:`kernels.conv2d.direct.forward`, or None where it does not apply.
 
-    Its kernels take float32, stride 1, a multiple of 8 filters and a padding smaller than the kernel (in
-    float64 their 16-row tiles no longer fit the registers). Cost: per tile of 16 output pixels x 16 (or 8)
+    Its kernels take float32, a multiple of 8 filters and a padding smaller than the kernel (in float64 their
+    16-row tiles no longer fit the registers), any stride. Cost: per tile of 16 output pixels x 16 (or 8)
     filters, a fixed part and one per tap, plus the amortized compile time.
     """
     batch, _, _, channels = shape
     filters, _, kh, kw = kernel_shape
-    if not USE_DIRECT or dtype != np.float32 or filters % 8 or tuple(stride) != (1, 1):
+    if not USE_DIRECT or dtype != np.float32 or filters % 8:
         return None
     if padding[0] >= kh or padding[1] >= kw:
         return None
     c = PATH_COST_US["direct"]
+    # counted as tiles of 16 pixels x 16 (or 8) channels, as fitted (8 x 32 tiles cost the same or less)
     tiles = batch * out_h * -(-out_w // 16) * (filters // 16 if filters % 16 == 0 else filters // 8)
     return c["call"] + tiles * (c["tile"] + kh * kw * channels * c["tile_tap"]) + _compile_us("direct")
 
@@ -618,16 +628,34 @@ def _backward_input_as_forward_pays(dtype, input_shape, kernel_shape, padding):
     return direct_us is not None and NUMBA_GEMM_MIN_MACS is None and direct_us < _gemm_cost_us(rows, k_total, channels)
 
 
+def _direct_backward_input_cost_us(dtype, input_shape, kernel_shape, stride, padding, out_h, out_w):
+    """Estimated microseconds of the strided ``dE/dx`` by phases (:func:`kernels.conv2d.direct.backward_input`),
+    or None where it does not apply: the direct forward's cost (:func:`_direct_forward_cost_us`) summed over
+    the phases, each a correlation with ``taps_h x taps_w`` taps of ``F`` channels over its pixels."""
+    batch, height, width, channels = input_shape
+    filters, _, kh, kw = kernel_shape
+    if not USE_DIRECT or dtype != np.float32 or channels % 8:
+        return None
+    c = PATH_COST_US["direct"]
+    per_pixel_row = channels // 16 if channels % 16 == 0 else channels // 8  # as in _direct_forward_cost_us
+    total = c["call"] + _compile_us("direct")
+    for _, count_h, _, taps_h in direct.phases(height, kh, stride[0], padding[0], out_h):
+        for _, count_w, _, taps_w in direct.phases(width, kw, stride[1], padding[1], out_w):
+            tiles = batch * count_h * -(-count_w // 16) * per_pixel_row
+            total += tiles * (c["tile"] + taps_h * taps_w * filters * c["tile_tap"]) if taps_h and taps_w else 0
+    return total
+
+
 def _direct_kernels_pays(dtype, shape, kernel_shape, stride, padding, out_h, out_w):
     """Whether :func:`kernels.conv2d.direct.backward_kernels` is cheaper than the GEMM paths for this kernel
-    gradient: float32, stride 1, a multiple of 16 filters, ``kw * C`` a multiple of 8 (:data:`PATH_COST_US`)."""
+    gradient: float32, any stride, a multiple of 16 filters, ``kw * C`` a multiple of 8 (:data:`PATH_COST_US`)."""
     batch, _, _, channels = shape
     filters, _, kh, kw = kernel_shape
     if not USE_DIRECT or NUMBA_GEMM_MIN_MACS is not None or dtype != np.float32:  # (fixed threshold: GEMMs)
         return False
     if filters % 16 or (kw * channels) % 8 or kh * kw * channels < 16:
         return False
-    if tuple(stride) != (1, 1) or padding[0] >= kh or padding[1] >= kw:
+    if padding[0] >= kh or padding[1] >= kw:
         return False
     c = PATH_COST_US["direct_kernels"]
     rows, k_total = batch * out_h * out_w, kh * kw * channels
@@ -678,7 +706,7 @@ def conv2d_forward_cpu(x, kernels, biases, stride=1, padding=0, dilation=1, grou
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
     dh, dw = as_pair(dilation, "dilation", 1)
     if (dh, dw) == (1, 1) and _direct_pays(compute, x.shape, kernels.shape, (sh, sw), (ph, pw), out_h, out_w):
-        out = direct.forward(x, kernels, biases, ph, pw)
+        out = direct.forward(x, kernels, biases, ph, pw, (sh, sw))
         return out if compute == result else out.astype(result)
     k_total = kh * kw * channels
     wm = _kernel_matrix(kernels, compute)
@@ -719,6 +747,12 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
     (sh, sw), (ph, pw), out_h, out_w = conv2d_geometry((height, width), (kh, kw), stride, padding, dilation)
     dh, dw = as_pair(dilation, "dilation", 1)
     span_h, span_w = dh * (kh - 1), dw * (kw - 1)  # the dilated kernel's extent, minus one
+    if (dh, dw) == (1, 1) and (sh, sw) != (1, 1) and NUMBA_GEMM_MIN_MACS is None:
+        phases_us = _direct_backward_input_cost_us(compute, (batch, height, width, channels), kernels.shape,
+                                                   (sh, sw), (ph, pw), out_h, out_w)
+        if phases_us is not None and phases_us < _gemm_cost_us(batch * out_h * out_w, kh * kw * channels, filters):
+            grad_input = direct.backward_input(g, kernels, (batch, height, width, channels), ph, pw, (sh, sw))
+            return grad_input if compute == result else grad_input.astype(result)
     if (dh, dw) == (1, 1):
         as_forward = sh == 1 and sw == 1 and _backward_input_as_forward_pays(
             compute, (batch, height, width, channels), kernels.shape, (ph, pw))
@@ -743,16 +777,36 @@ def conv2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, paddi
                  kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, rows_per_block, grad_input,
                  align=max(1, rows_per_block // out_h))
         return grad_input if compute == result else grad_input.astype(result)
-    wm_t = wm.T  # (F, K) view, BLAS takes the transpose flag
     step = _rows_per_chunk(out_w, k_total, g.itemsize, total)
-    gcols = np.empty((step * out_w, k_total), dtype=compute)
-    for q0 in range(0, total, step):
-        q1 = min(total, q0 + step)
-        n = (q1 - q0) * out_w
-        with blas_threads_for(n * k_total * filters):
-            np.dot(g2d[q0 * out_w:q1 * out_w], wm_t, out=gcols[:n])
-        col2im(gcols, q0, q1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_input)
+    images = max(1, step // out_h)  # whole images per chunk (a chunk of an image when one does not fit)
+    geometry = (kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+    if parallel_threads() > 1 and g.size * k_total >= helper_threads.PARALLEL_MIN_ELEMENTS:
+        # the helper threads take whole images (no two scatter into one pixel), BLAS on one thread each
+        with blas_threads(1):
+            run_rows(_gemm_col2im_images, batch, 0, g2d, wm.T, geometry, step, images, grad_input, min_elements=0,
+                     align=images)
+    else:
+        with blas_threads_for(min(step * out_w, g2d.shape[0]) * k_total * filters):
+            _gemm_col2im_images(g2d, wm.T, geometry, step, images, grad_input, 0, batch)
     return grad_input if compute == result else grad_input.astype(result)
+
+
+def _gemm_col2im_images(g2d, wm_t, geometry, step, images, grad_input, b0, b1):
+    """``dx`` of the images ``b0 <= b < b1`` by chunks: ``gcols = g @ Wm^T`` (NumPy's BLAS), then :func:`col2im`.
+
+    Chunks of ``images`` whole images (or of ``step`` output rows of one image), counted from image 0, so
+    that the products and sums do not depend on how the batch is split over threads.
+    """
+    out_h, out_w = geometry[-2:]
+    k_total = wm_t.shape[1]
+    gcols = np.empty((min(step, images * out_h) * out_w, k_total), dtype=g2d.dtype)
+    for i0 in range(b0, b1, images):
+        last = min(b1, i0 + images) * out_h
+        for q0 in range(i0 * out_h, last, step):
+            q1 = min(last, q0 + step)
+            n = (q1 - q0) * out_w
+            np.dot(g2d[q0 * out_w:q1 * out_w], wm_t, out=gcols[:n])
+            col2im(gcols, q0, q1, *geometry, grad_input)
 
 
 def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=0, dilation=1, groups=1):
@@ -772,7 +826,7 @@ def conv2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, padding=
     dh, dw = as_pair(dilation, "dilation", 1)
     if (dh, dw) == (1, 1) and _direct_kernels_pays(compute, x.shape, kernel_shape, (sh, sw), (ph, pw), out_h,
                                                    out_w):
-        return np.ascontiguousarray(direct.backward_kernels(g, x, kernel_shape, ph, pw), dtype=result)
+        return np.ascontiguousarray(direct.backward_kernels(g, x, kernel_shape, ph, pw, (sh, sw)), dtype=result)
     k_total = kh * kw * channels
     g2d = g.reshape(batch * out_h * out_w, filters)
     total = batch * out_h

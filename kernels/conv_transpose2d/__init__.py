@@ -19,11 +19,14 @@ and ``OH = H sh`` for ``padding="same"`` (TensorFlow's ``Conv2DTranspose``).
 
 from __future__ import annotations
 
+import numpy as np
+
 import backend
 from backend.checks import check_positive_int
 
 from .. import conv2d
 from ..geometry import as_pair, check_padding
+from ..normalization.cpu import wide_rows
 from . import reference
 
 __all__ = ["conv_transpose2d_backward_input", "conv_transpose2d_backward_kernels", "conv_transpose2d_forward",
@@ -79,8 +82,19 @@ def conv_transpose2d_forward(x, kernels, biases, stride=1, padding=0, output_pad
     out_hw = conv_transpose2d_output_size(x.shape[1:3], kernels.shape[2:], stride, padding, output_padding, dilation)
     out_shape = (x.shape[0], *out_hw, kernels.shape[1] * groups)
     y = conv2d.conv2d_backward_input(x, kernels, out_shape, stride, padding, dilation, groups)
-    y += biases.reshape(-1).astype(y.dtype, copy=False)
+    _add_bias(y, biases.reshape(-1).astype(y.dtype, copy=False))
     return y
+
+
+def _add_bias(y, bias):
+    """``y += bias`` over the last axis, in place; on the CPU over rows of at least 256 values (NumPy's loop
+    over rows of 16 took 3x as long)."""
+    channels = bias.size
+    if backend.is_cupy_array(y) or y.size < 256:
+        y += bias
+        return
+    k = wide_rows(y.size // channels, channels)
+    y.reshape(-1, k * channels)[...] += np.tile(bias, k)
 
 
 def conv_transpose2d_backward_input(grad_output, kernels, input_shape, stride=1, padding=0, dilation=1, groups=1):

@@ -355,6 +355,8 @@ def test_quick_runs_judge_no_target_and_print_no_internal_words(capsys):
     (["kernels", "--warmup", "-3"], "--warmup: expected an integer >= 1, got -3"),
     (["kernels", "--retries", "-1"], "--retries: expected an integer >= 0, got -1"),
     (["kernels", "--min-time", "0"], "--min-time: expected a finite number > 0"),
+    (["kernels", "--ops", "conv2d,nope"], "--ops: expected names from conv2d, max_pool2d"),
+    (["kernels", "--threads", "0"], "--threads: expected an integer >= 1, got 0"),
 ])
 def test_bad_option_values_are_usage_errors(argv, message, capsys):
     assert cli.main(argv) == 2

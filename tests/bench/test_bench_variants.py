@@ -49,3 +49,12 @@ def test_variants_are_judged_against_the_convolution_target():
            "torch": {"median_s": 0.010, "ours_over_torch": 1.4}, "book": {"speedup": 900.0}}
     targets, _ = kb.check_results([row], ["cpu"])
     assert {t["target"]: t["met"] for t in targets["cpu"]} == {"<= 1.5x PyTorch": True, ">= 100x book": True}
+
+
+def test_kernels_runs_only_the_chosen_ops_on_the_chosen_threads(capsys):
+    from bench import cli
+
+    assert cli.main(["kernels", "--device", "cpu", "--quick", "--no-torch", "--book-images", "0",
+                     "--ops", "conv_transpose2d", "--threads", "1", "--quiet"]) == 0
+    table = [line.split()[0] for line in capsys.readouterr().out.splitlines() if "4x6x6x8" in line]
+    assert table == ["conv_transpose2d"] * 3

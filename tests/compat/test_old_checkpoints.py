@@ -25,7 +25,8 @@ def test_version_1_checkpoint_loads_and_predicts_as_before(name):
         assert json.loads(str(data["architecture"]))["version"] == 1
     model = layers.Sequential.load(path, device="cpu")
     expected = np.load(FIXTURES / "expected_v1.npz")
-    np.testing.assert_array_equal(model.predict(expected[f"{name}_x"]), expected[f"{name}_y"])
+    # equal to float32 rounding: the fused normalization kernels (float64 statistics, FMA) round differently
+    np.testing.assert_allclose(model.predict(expected[f"{name}_x"]), expected[f"{name}_y"], rtol=1e-6, atol=1e-7)
 
 
 def test_version_1_checkpoint_keeps_its_structure():

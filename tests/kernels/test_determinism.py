@@ -3,9 +3,10 @@
 Every reduction of the CPU kernels runs in a fixed order: the convolution's
 kernel gradient is summed per fixed block of output rows and the blocks'
 partial sums are added in block order; blocked kernels get chunks aligned to
-their blocks; PReLU's slope gradient is summed per fixed block. So repeated
-calls, and calls with any number of Numba threads (``numba.set_num_threads``,
-which sizes :func:`kernels.threads.run_rows`), give the same bits.
+their blocks; PReLU's slope gradient and the normalization statistics and
+gradients are summed per fixed block. So repeated calls, and calls with any
+number of Numba threads (``numba.set_num_threads``, which sizes
+:func:`kernels.threads.run_rows`), give the same bits.
 
 The checks run in a fresh process started with ``NUMBA_NUM_THREADS=4`` (the
 most ``set_num_threads`` accepts is fixed when Numba loads), with the
@@ -32,7 +33,7 @@ CHECKS = textwrap.dedent(
     import hashlib, json
     import numba
     import numpy as np
-    from kernels import activations, conv2d, depthwise2d, pool2d, threads
+    from kernels import activations, conv2d, depthwise2d, normalization, pool2d, threads
 
     # every threaded path on small arrays: no size thresholds
     threads.PARALLEL_MIN_ELEMENTS = 0
@@ -41,6 +42,7 @@ CHECKS = textwrap.dedent(
     pool2d.cpu.PARALLEL_MIN_ELEMENTS = 0
     depthwise2d.cpu.PARALLEL_MIN_ELEMENTS = 0
     activations.cpu.PARALLEL_MIN_SIZE = activations.cpu.PARALLEL_MIN_SIZE_COMPUTE = 1
+    normalization.cpu.PARALLEL_MIN_ELEMENTS = 0
     direct = conv2d.direct
 
     rng = np.random.default_rng(0)
@@ -64,6 +66,12 @@ CHECKS = textwrap.dedent(
     alpha7 = np.linspace(0.1, 0.3, 7)
     kdw = rng.standard_normal((32, 1, 3, 3)).astype(np.float32)     # depthwise, depth multiplier 2
     gdw = rng.standard_normal((16, 45, 43, 32)).astype(np.float32)
+    bn_gamma, bn_beta = np.linspace(0.5, 2, 16, dtype=np.float32), np.linspace(-1, 1, 16, dtype=np.float32)
+    _, bn_mean, _, bn_inv = normalization.batch_norm_forward(x, bn_gamma, bn_beta, 1e-5)
+    xl = rng.standard_normal((4096, 96)).astype(np.float32)
+    gl = rng.standard_normal((4096, 96)).astype(np.float32)
+    ln_gamma = np.linspace(0.5, 2, 96, dtype=np.float32)
+    _, ln_mean, ln_inv = normalization.layer_norm_forward(xl, ln_gamma, None, 1e-5)
     _, am = pool2d.max_pool2d_forward(xp)
     _, amo = pool2d.max_pool2d_forward(xp, 3, 1)
 
@@ -81,8 +89,14 @@ CHECKS = textwrap.dedent(
         "depthwise2d backward input": lambda: depthwise2d.depthwise2d_backward_input(gdw, kdw, x.shape, 1, 1),
         "depthwise2d backward kernels": lambda: depthwise2d.depthwise2d_backward_kernels(gdw, x, kdw.shape, 1, 1),
         "conv2d direct forward F=24": lambda: direct.forward(x, k24, b24, 1, 1),
+        "conv2d direct forward F=32": lambda: direct.forward(x, k32, b24[:1].repeat(32, 0), 1, 1),
         "conv2d direct backward input F=32": lambda: direct.backward_input(g32, k32, x.shape, 1, 1),
         "conv2d direct backward kernels F=32": lambda: direct.backward_kernels(g32, x, k32.shape, 1, 1),
+        "conv2d direct backward input stride 2": lambda: direct.backward_input(g24s, k24, x.shape, 1, 1, (2, 2)),
+        "batch_norm forward": lambda: normalization.batch_norm_forward(x, bn_gamma, bn_beta, 1e-5),
+        "batch_norm backward": lambda: normalization.batch_norm_backward(g32[..., :16], x, bn_gamma, bn_mean, bn_inv),
+        "layer_norm forward": lambda: normalization.layer_norm_forward(xl, ln_gamma, None, 1e-5),
+        "layer_norm backward": lambda: normalization.layer_norm_backward(gl, xl, ln_gamma, ln_mean, ln_inv),
         "max_pool2d forward": lambda: pool2d.max_pool2d_forward(xp)[0],
         "max_pool2d backward": lambda: pool2d.max_pool2d_backward(gp, am, xp.shape),
         "max_pool2d backward overlapping": lambda: pool2d.max_pool2d_backward(go, amo, xp.shape, 3, 1),
@@ -95,8 +109,9 @@ CHECKS = textwrap.dedent(
         "prelu slope gradient, per channel": lambda: activations.prelu_backward(ga2, a2, alpha7)[1],
     }
 
-    def digest(array):
-        return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    def digest(result):
+        arrays = result if isinstance(result, tuple) else (result,)
+        return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
     results = {}
     for n_threads in (1, 2, 4):
@@ -119,7 +134,7 @@ def digests():
 
 
 def test_every_op_was_checked_on_1_2_and_4_threads(digests):
-    assert len(digests) == 25
+    assert len(digests) == 31
     assert all(set(per_threads) == {"1", "2", "4"} for per_threads in digests.values())
 
 
@@ -128,11 +143,13 @@ def test_every_op_was_checked_on_1_2_and_4_threads(digests):
     "conv2d backward kernels F=24", "conv2d backward kernels F=32", "conv2d backward kernels float64",
     "conv2d backward bias", "conv2d backward kernels dilated", "conv2d backward input dilated",
     "depthwise2d forward", "depthwise2d backward input", "depthwise2d backward kernels",
-    "conv2d direct forward F=24", "conv2d direct backward input F=32",
-    "conv2d direct backward kernels F=32", "max_pool2d forward", "max_pool2d backward",
+    "conv2d direct forward F=24", "conv2d direct forward F=32", "conv2d direct backward input F=32",
+    "conv2d direct backward kernels F=32", "conv2d direct backward input stride 2", "max_pool2d forward",
+    "max_pool2d backward",
     "max_pool2d backward overlapping",
     "avg_pool2d forward 3x3/1", "avg_pool2d backward overlapping", "global_avg_pool2d forward", "gelu forward",
     "sigmoid backward", "prelu slope gradient, one slope", "prelu slope gradient, per channel",
+    "batch_norm forward", "batch_norm backward", "layer_norm forward", "layer_norm backward",
 ])
 def test_same_bits_on_every_call_and_thread_count(digests, op):
     per_threads = digests[op]
@@ -146,8 +163,8 @@ CNN_FITS = textwrap.dedent(
     import hashlib
     import numba
     import numpy as np
-    from kernels import activations, conv2d, pool2d, threads
-    from layers import Convolution2D, Dense, Flatten, MaxPooling2D, Sequential, get_activation
+    from kernels import activations, conv2d, normalization, pool2d, threads
+    from layers import BatchNormalization, Convolution2D, Dense, Flatten, MaxPooling2D, Sequential, get_activation
     from layers.losses import SparseCategoricalCrossEntropy
     from optimizers import Adam
 
@@ -155,6 +172,7 @@ CNN_FITS = textwrap.dedent(
     conv2d.cpu.NUMBA_GEMM_MIN_MACS = 0
     pool2d.cpu.PARALLEL_MIN_ELEMENTS = 0
     activations.cpu.PARALLEL_MIN_SIZE = activations.cpu.PARALLEL_MIN_SIZE_COMPUTE = 1
+    normalization.cpu.PARALLEL_MIN_ELEMENTS = 0
 
     rng = np.random.default_rng(0)
     X = rng.random((192, 12, 12, 1)).astype(np.float32)
@@ -163,7 +181,8 @@ CNN_FITS = textwrap.dedent(
     def fit_digest():
         model = Sequential([
             Convolution2D(1, 24, 3, padding=1, seed=0), get_activation("relu"), MaxPooling2D(2),
-            Convolution2D(24, 32, 3, padding=1, seed=1), get_activation("relu"), MaxPooling2D(2),
+            Convolution2D(24, 32, 3, padding=1, seed=1), BatchNormalization(32), get_activation("relu"),
+            MaxPooling2D(2),
             Flatten(), Dense(288, 10, seed=2),
         ])
         model.fit(X, y, loss=SparseCategoricalCrossEntropy(from_logits=True), optimizer=Adam(1e-3), epochs=2,
@@ -181,7 +200,8 @@ CNN_FITS = textwrap.dedent(
 
 
 def test_cnn_fit_gives_bit_identical_weights_on_any_thread_count():
-    """Two fits with one seed give the same weights on 1, 2 and 4 threads (examples/digits_cnn.py's CNN, smaller)."""
+    """Two fits with one seed give the same weights on 1, 2 and 4 threads (examples/digits_cnn.py's CNN, smaller,
+    with a batch normalization)."""
     env = dict(os.environ, NUMBA_NUM_THREADS="4")
     result = subprocess.run([sys.executable, "-c", CNN_FITS], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=600)

@@ -13,7 +13,10 @@
   float32 and float64, every compile group, through NVRTC
   (``cuda.bindings.nvrtc``) for ``compute_90`` and ``compute_80`` with the
   options CuPy adds; then, without a GPU, the arguments :mod:`kernels.activations.gpu`
-  passes to each kernel are checked against the kernel's C signature.
+  passes to each kernel are checked against the kernel's C signature. The
+  normalization module (:func:`kernels.normalization.gpu.module_source`) goes
+  through NVRTC the same way (its launches are checked, and its kernels run, on
+  the host by ``test_normalization_gpu_on_host.py``).
 
 The tools come with the ``gpu-compile`` extra (``numba-cuda[cu12]``,
 ``cuda-python``). Where one is missing the tests skip and say why; a compile
@@ -31,6 +34,7 @@ import pytest
 from kernels import cuda_launch
 from kernels.activations import gpu as act_gpu
 from kernels.activations import gpu_source
+from kernels.normalization import gpu as norm_gpu
 
 INSTALL_HINT = "pip install -e '.[gpu-compile]'"
 COMPUTE_CAPABILITIES = ((9, 0), (8, 0))
@@ -193,6 +197,16 @@ def test_activation_module_compiles_with_nvrtc(dtype, group, arch):
     ptx = nvrtc_compile(nvrtc, gpu_source.module_source(dtype, group), gpu_source.nvrtc_options(group, arch))
     entries = set(re.findall(r"\.entry\s+(\w+)\s*\(", ptx))
     assert entries == set(gpu_source.kernel_names(group)), sorted(entries ^ set(gpu_source.kernel_names(group)))
+
+
+@pytest.mark.parametrize("arch", NVRTC_ARCHES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_normalization_module_compiles_with_nvrtc(dtype, arch):
+    nvrtc = _nvrtc()
+    ptx = nvrtc_compile(nvrtc, norm_gpu.module_source(dtype), norm_gpu.nvrtc_options(arch))
+    entries = set(re.findall(r"\.entry\s+(\w+)\s*\(", ptx))
+    assert entries == set(norm_gpu.KERNEL_NAMES), sorted(entries ^ set(norm_gpu.KERNEL_NAMES))
+    assert norm_gpu.nvrtc_options(arch) == gpu_source.nvrtc_options("default", arch)  # the options CuPy adds
 
 
 def test_every_activation_is_in_a_compiled_module():
