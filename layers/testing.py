@@ -34,9 +34,11 @@ class GradientReport:
 
     @property
     def max_error(self) -> float:
+        """The largest relative error over every checked array (0.0 when nothing was checked)."""
         return max(self.errors.values()) if self.errors else 0.0
 
     def ok(self, tol: float = 1e-6) -> bool:
+        """True when the largest relative error between analytic and numerical gradients is below ``tol``."""
         return self.max_error < tol
 
     def __str__(self) -> str:

@@ -44,6 +44,7 @@ class SingleRun:
         self.param, self.states, self.decayed = param, states, decayed
 
     def gradient(self, grads):
+        """This run's gradient: the one array of ``grads`` at its parameter's position."""
         return grads[self.indices[0]]
 
 
@@ -57,6 +58,7 @@ class FlatRun:
         self.states = [s[start:stop] for s in states]
 
     def gradient(self, grads):
+        """This run's gradient: elements ``[start, stop)`` of the group's gathered gradient buffer."""
         return self.group.source[self.start:self.stop]
 
 
@@ -202,6 +204,7 @@ class Plan:
             self.flags.append((flags, members))
 
     def matches(self, params, key) -> bool:
+        """True when ``params`` are the very arrays (by identity, in order) this plan was built for, with ``key``."""
         return self.key == key and len(self.params) == len(params) and all(map(operator.is_, self.params, params))
 
     def gather(self, grads) -> None:
@@ -210,6 +213,7 @@ class Plan:
             group.gather(grads)
 
     def clear_flags(self) -> None:
+        """Reset every run's non-finite flag to 0 before a step."""
         for flags, _ in self.flags:
             flags.fill(0)
 

@@ -37,6 +37,7 @@ class LearningRateSchedule:
         return self.rate(check_step(step))
 
     def rate(self, step: int) -> float:
+        """The learning rate at ``step`` (an int >= 0, already checked); the formula is in the class docstring."""
         raise NotImplementedError(f"{type(self).__name__}.rate is not implemented")
 
     def get_config(self) -> dict:
@@ -67,6 +68,7 @@ class StepDecay(LearningRateSchedule):
         self.gamma = check_positive(gamma, "gamma")
 
     def rate(self, step):
+        """lr(t) = lr0 · γ^floor(t / step_size)."""
         return self.initial_learning_rate * self.gamma ** (step // self.step_size)
 
 
@@ -87,6 +89,7 @@ class ExponentialDecay(LearningRateSchedule):
         self.gamma = check_positive(gamma, "gamma")
 
     def rate(self, step):
+        """lr(t) = lr0 · γ^t."""
         return self.initial_learning_rate * self.gamma ** step
 
 
@@ -125,6 +128,7 @@ class CosineDecay(LearningRateSchedule):
         self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate, "initial_learning_rate")
 
     def rate(self, step):
+        """lr(t) = lr_min + (lr0 - lr_min) (1 + cos(π min(t, T) / T)) / 2."""
         return _cosine(self.initial_learning_rate, self.min_learning_rate, step / self.decay_steps)
 
 
@@ -163,6 +167,7 @@ class WarmupCosineDecay(LearningRateSchedule):
         self.initial_learning_rate = initial
 
     def rate(self, step):
+        """lr(t) = linear warm-up for t < W, then the cosine to lr_min."""
         warmup = self.warmup_steps
         if step < warmup:
             return self.initial_learning_rate + (self.peak_learning_rate - self.initial_learning_rate) * step / warmup
@@ -197,6 +202,7 @@ class InverseSquareRootDecay(LearningRateSchedule):
         return cls((d_model * warmup_steps) ** -0.5, warmup_steps)
 
     def rate(self, step):
+        """lr(t) = lr_peak · min(n / W, sqrt(W / n)), n = t + 1."""
         n = step + 1
         return self.peak_learning_rate * min(n / self.warmup_steps, math.sqrt(self.warmup_steps / n))
 

@@ -79,10 +79,12 @@ class Container(Layer):
 
     @property
     def params(self) -> list:
+        """Every parameter array of the sublayers, in order (aligned with ``grads``)."""
         return [p for layer in self.sublayers() for p in (getattr(layer, "params", None) or [])]
 
     @property
     def buffers(self) -> dict:
+        """Non-trained state of the sublayers (e.g. running statistics), keyed ``"<index>.<name>"``."""
         return {
             f"{i}.{key}": value
             for i, layer in enumerate(self.sublayers())

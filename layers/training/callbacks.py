@@ -39,19 +39,26 @@ class Callback:
     model = None
 
     def set_model(self, model) -> None:
+        """Attach the model being trained (``fit`` calls this before ``on_train_begin``)."""
         self.model = model
 
-    def on_train_begin(self, logs=None): ...
+    def on_train_begin(self, logs=None):
+        """Called once when ``fit`` starts, before the first epoch; ``logs`` is empty."""
 
-    def on_train_end(self, logs=None): ...
+    def on_train_end(self, logs=None):
+        """Called once when ``fit`` ends (also after a stop); ``logs`` holds the last epoch's values."""
 
-    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called before epoch ``epoch`` (0-based) starts."""
 
-    def on_epoch_end(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None):
+        """Called after epoch ``epoch`` (0-based) with its ``logs``: ``loss``, metrics, ``val_*``, ``lr``."""
 
-    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_begin(self, batch, logs=None):
+        """Called before training batch ``batch`` (0-based within the epoch)."""
 
-    def on_batch_end(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None):
+        """Called after training batch ``batch`` with ``logs["loss"]``, that batch's loss."""
 
 
 def _stop(model, reason: str) -> None:

@@ -46,6 +46,7 @@ class DeadReluMonitor:
         self.alive = {}
 
     def observe(self, index, output) -> None:
+        """Record which units of layer ``index`` fired (output != 0) in this batch; shape (batch, ..., units)."""
         if index not in self.indices:
             return
         units = output.shape[-1] if output.ndim > 1 else 1
@@ -54,6 +55,7 @@ class DeadReluMonitor:
         self.alive[index] = fired if seen is None else (seen | fired)
 
     def fractions(self) -> list:
+        """Per watched layer, 1 - (units that fired this epoch) / units (NaN if never observed); starts a new epoch."""
         out = []
         for i in self.indices:
             alive = self.alive.get(i)
