@@ -35,9 +35,12 @@ PARALLEL_MIN_ELEMENTS = 1 << 21
 #: Chunks per thread: small chunks let a running thread take over the work of a descheduled one.
 CHUNKS_PER_THREAD = 4
 
-#: BLAS products of fewer multiply-adds run on one BLAS thread (:func:`blas_threads_for`): about 0.5 ms on
-#: one core, under the 4 ms a descheduled BLAS worker can make the caller wait beside a busy process.
-BLAS_SPLIT_MIN_MACS = 1 << 25
+#: BLAS products of fewer multiply-adds run on one BLAS thread (:func:`blas_threads_for`): about 30-60 us on
+#: one core, where a second thread gains less than a descheduled BLAS worker can cost. 2^22, not 2^25: on a
+#: quiet 2-core machine the MLP 784-256-256-10 step (products of 6-26 M multiply-adds) took 1.56 ms at
+#: batch 128 with one BLAS thread and 0.92 ms with two, and beside one busy process its slowdown stayed
+#: 1.00x either way (``python -m bench models`` / ``contention``, docs/design/kernels.md).
+BLAS_SPLIT_MIN_MACS = 1 << 22
 #: Below this many multiply-adds BLAS runs one thread by itself (OpenBLAS: 65536 x GEMM_MULTITHREAD_THRESHOLD 4):
 #: no limit to set (it would cost more than the product).
 BLAS_ALONE_MAX_MACS = 1 << 18
