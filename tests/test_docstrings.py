@@ -43,7 +43,8 @@ def undocumented(module_name: str) -> list[str]:
             missing.append(f"{module_name}.{name}")
         if inspect.isclass(obj):
             for attr, member in vars(obj).items():
-                if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, (classmethod, staticmethod, property))):
+                documentable = inspect.isfunction(member) or isinstance(member, (classmethod, staticmethod, property))
+                if attr.startswith("_") or not documentable:
                     continue
                 if not (inspect.getdoc(getattr(obj, attr)) or "").strip():
                     missing.append(f"{module_name}.{name}.{attr}")
