@@ -403,7 +403,7 @@ def layer_norm_rows(x2d, gamma, beta, epsilon, y2d, mean_out, inv_std_out, r0, r
             yf[base + j] = gamma[j] * ((xf[base + j] - mean) * inv_std) + beta[j]
 
 
-@njit(nogil=True, fastmath={"contract"})
+@njit(nogil=True)  # no "contract": g γ - mean(g γ) must not become an FMA (a one-feature row gives exactly 0)
 def layer_norm_backward_partials(g2d, x2d, gamma, mean, inv_std, bounds, partials, dx2d, p0, p1):
     """Rows of the ranges ``p0 <= p < p1``: ``dE/dx`` (the module's formula, ``g' = g γ``, row means in
     float64) and ``partials[p, 0, j] = Σ g x̂``, ``partials[p, 1, j] = Σ g`` over the range's rows (float64)."""

@@ -34,6 +34,17 @@ CUPY_OPTIONS_AFTER_ARCH = ("--device-as-default-execution-space",)
 _SOURCE = r"""
 #define THREADS %(threads)d
 
+// a b rounded once and never fused into a following subtraction (NVRTC contracts a * b - c into an FMA
+// by default): the layer-norm backward subtracts the row mean of these very products, so a row of one
+// feature gives exactly 0, as in exact arithmetic. Plain products on the host harness (g++).
+#ifdef __CUDACC__
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+#else
+inline float mul_rn(float a, float b) { return a * b; }
+inline double mul_rn(double a, double b) { return a * b; }
+#endif
+
 // The sum of one value per thread over the block, in a fixed tree order (blockDim.x == THREADS).
 __device__ double block_sum(double v, double* shared) {
     const int t = threadIdx.x;
@@ -239,7 +250,7 @@ extern "C" __global__ void ln_backward_input(const T* __restrict__ g, const T* _
         const T s = inv_std[r];
         double t1 = 0.0, t2 = 0.0;
         for (long long j = threadIdx.x; j < d; j += THREADS) {
-            const T gx = g[base + j] * gamma[j];
+            const T gx = mul_rn(g[base + j], gamma[j]);
             const T xh = (x[base + j] - m) * s;
             t1 += (double)gx;
             t2 += (double)gx * (double)xh;
@@ -248,7 +259,7 @@ extern "C" __global__ void ln_backward_input(const T* __restrict__ g, const T* _
         const T mean_gx = (T)(block_sum(t2, shared) / (double)d);
         for (long long j = threadIdx.x; j < d; j += THREADS) {
             const T xh = (x[base + j] - m) * s;
-            dx[base + j] = s * (g[base + j] * gamma[j] - mean_g - xh * mean_gx);
+            dx[base + j] = s * (mul_rn(g[base + j], gamma[j]) - mean_g - xh * mean_gx);
         }
     }
 }
