@@ -222,21 +222,16 @@ def _pixels_tile(xf, kf, bias, of, x0, o0, xpix, i_lo, i_hi, xrow, j_lo, j_hi, x
 
 @njit(inline="always", fastmath={"contract"})
 def _pixels_channels(xf, kf, bias, of, x0, o0, xpix, i_lo, i_hi, xrow, j_lo, j_hi, xcol, kw, filters, rows):
-    """:func:`_pixels_tile` over every channel: blocks of 16, then of 8 (the last one overlapping the block
-    before it, recomputing the same sums), then single channels when there are fewer than 8."""
+    """:func:`_pixels_tile` over every channel (at least 8): blocks of 16, then of 8, the last one overlapping
+    the block before it (recomputing the same sums)."""
     c0 = 0
     while c0 + 16 <= filters:
         _pixels_tile(xf, kf, bias, of, x0, o0, xpix, i_lo, i_hi, xrow, j_lo, j_hi, xcol, kw, filters, c0, rows, 16)
         c0 += 16
-    if filters >= 8:
-        while c0 < filters:
-            _pixels_tile(xf, kf, bias, of, x0, o0, xpix, i_lo, i_hi, xrow, j_lo, j_hi, xcol, kw, filters,
-                         min(c0, filters - 8), rows, 8)
-            c0 += 8
-    else:
-        while c0 < filters:
-            _pixels_tile(xf, kf, bias, of, x0, o0, xpix, i_lo, i_hi, xrow, j_lo, j_hi, xcol, kw, filters, c0, rows, 1)
-            c0 += 1
+    while c0 < filters:  # C >= 8 (the callers' condition)
+        _pixels_tile(xf, kf, bias, of, x0, o0, xpix, i_lo, i_hi, xrow, j_lo, j_hi, xcol, kw, filters,
+                     min(c0, filters - 8), rows, 8)
+        c0 += 8
 
 
 @njit(inline="always", fastmath={"contract"})
@@ -298,21 +293,16 @@ def _pixels_tile3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, filt
 
 
 @njit(inline="always", fastmath={"contract"})
-def _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, left, right):
-    """:func:`_pixels_tile3` over every channel, in the blocks of :func:`_pixels_channels`."""
+def _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, left, right, width):
+    """:func:`_pixels_tile3` over every channel in blocks of ``width`` (16: ``C`` a multiple of 16; 8: any
+    ``C >= 8``, the last block overlapping the one before it and recomputing the same sums)."""
     c0 = 0
-    while c0 + 16 <= channels:
-        _pixels_tile3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, channels, c0, left, right, 16)
-        c0 += 16
-    if channels >= 8:
-        while c0 < channels:
-            _pixels_tile3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, channels, min(c0, channels - 8),
-                          left, right, 8)
-            c0 += 8
-    else:
-        while c0 < channels:
-            _pixels_tile3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, channels, c0, left, right, 1)
-            c0 += 1
+    while c0 + width <= channels:
+        _pixels_tile3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, channels, c0, left, right, width)
+        c0 += width
+    if width == 8 and c0 < channels:  # the last block overlapping the one before it
+        _pixels_tile3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, channels, channels - width, left,
+                      right, width)
 
 
 @njit(inline="always")
@@ -324,14 +314,15 @@ def _taps_inside(start, step, size, taps):
 
 
 @njit(nogil=True, fastmath={"contract"})
-def forward_tiles(xf, zf, kf, bias, of, dims, sh, sw, ph, pw, dh, dw, q0, q1):
+def forward_tiles(xf, kf, bias, of, dims, sh, sw, ph, pw, dh, dw, q0, q1):
     """:func:`forward_rows` for a depth multiplier of 1 (``F = C``), in register tiles of 8 pixels x 16
     channels: ``out[b, oh, ow, c] = bias[c] + Σ_{i, j} xpad[b, oh*sh + i*dh, ow*sw + j*dw, c] kt[i, j, c]``
     for the rows ``q0 <= q < q1`` (``q = b OH + oh``); any kernel size, stride, padding (negative too) and
-    dilation. Pixels with a tap outside the row are computed one by one over their valid taps.
+    dilation, at least 8 channels. Pixels with a tap outside the row are computed one by one over their
+    valid taps.
 
     ``xf``, ``kf``, ``of``: ``x``, ``kt`` and ``out`` flattened (by the caller: a reshape in here keeps the
-    accumulators out of the registers); ``zf``: 16 zeros; ``dims = (H, W, C, OH, OW, kh, kw)``.
+    accumulators out of the registers); ``dims = (H, W, C, OH, OW, kh, kw)``.
     """
     height, width, channels, out_h, out_w, kh, kw = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6]
     filters = channels
@@ -339,10 +330,7 @@ def forward_tiles(xf, zf, kf, bias, of, dims, sh, sw, ph, pw, dh, dw, q0, q1):
     # pixels whose every tap is inside the row: ow*sw - pw >= 0 and ow*sw - pw + (kw - 1)*dw < W
     lo = max(0, -((-pw) // sw))
     hi = min(out_w, (width - 1 + pw - (kw - 1) * dw) // sw + 1)
-    reuse = kw == 3 and sw == 1 and dw == 1  # a row's 10 input vectors serve its 24 products
-    if reuse and 0 <= pw <= 1 and out_w >= 8:  # tiles over the whole row, the padding column read from zf
-        first, last = 0, out_w
-    elif hi - lo >= 8:
+    if hi - lo >= 8:
         first, last = lo, hi
     else:
         first, last = out_w, out_w
@@ -355,20 +343,8 @@ def forward_tiles(xf, zf, kf, bias, of, dims, sh, sw, ph, pw, dh, dw, q0, q1):
         o_row = q * out_w * filters
         for ow0 in range(first, last, 8):
             ow0 = min(ow0, last - 8)
-            if reuse:  # the edge flags as constants (one copy of the tile each): a select would not vectorise
-                x0, o0 = x_row + (ow0 - pw) * channels, o_row + ow0 * filters
-                left, right = ow0 - pw < 0, ow0 - pw + 9 >= width
-                if not left and not right:
-                    _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, False, False)
-                elif not right:
-                    _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, True, False)
-                elif not left:
-                    _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, False, True)
-                else:
-                    _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, True, True)
-            else:
-                _pixels_channels(xf, kf, bias, of, x_row + (ow0 * sw - pw) * channels, o_row + ow0 * filters, xpix,
-                                 i_lo, i_hi, xrow, 0, kw, xcol, kw, filters, 8)
+            _pixels_channels(xf, kf, bias, of, x_row + (ow0 * sw - pw) * channels, o_row + ow0 * filters, xpix,
+                             i_lo, i_hi, xrow, 0, kw, xcol, kw, filters, 8)
         for ow in range(out_w):
             if first <= ow < last:
                 continue
@@ -376,6 +352,49 @@ def forward_tiles(xf, zf, kf, bias, of, dims, sh, sw, ph, pw, dh, dw, q0, q1):
             j_lo, j_hi = _taps_inside(left, dw, width, kw)
             _pixels_channels(xf, kf, bias, of, x_row + left * channels, o_row + ow * filters, xpix, i_lo, i_hi,
                              xrow, j_lo, j_hi, xcol, kw, filters, 1)
+
+
+@njit(inline="always", fastmath={"contract"})
+def _tiles3_rows(xf, zf, kf, bias, of, dims, ph, pw, q0, q1, width):
+    """The rows ``q0 <= q < q1`` of a 3-tap-wide forward at stride and dilation 1 along the width (any along
+    the height: ``dims[7:9] = (sh, dh)``), padding ``pw <= 1`` and ``OW >= 9``: tiles of 8 pixels over the
+    whole row (the last one overlapping), the padding column of the first and last tile read from ``zf``."""
+    height, width_in, channels, out_h, out_w, kh = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5]
+    sh, dh = dims[7], dims[8]
+    xrow = dh * width_in * channels
+    for q in range(q0, q1):
+        b = q // out_h
+        oh = q - b * out_h
+        top = oh * sh - ph
+        i_lo, i_hi = _taps_inside(top, dh, height, kh)
+        x_row = (b * height + top) * width_in * channels
+        o_row = q * out_w * channels
+        for ow0 in range(0, out_w, 8):
+            ow0 = min(ow0, out_w - 8)
+            x0, o0 = x_row + (ow0 - pw) * channels, o_row + ow0 * channels
+            # the edge flags as constants (one copy of the tile each): a select would not vectorise
+            if ow0 - pw < 0:  # (never with the right edge too: at least 9 pixels)
+                _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, True, False, width)
+            elif ow0 - pw + 9 >= width_in:
+                _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, False, True, width)
+            else:
+                _channels3(xf, zf, kf, bias, of, x0, o0, i_lo, i_hi, xrow, channels, False, False, width)
+
+
+@njit(nogil=True, fastmath={"contract"})
+def forward_tiles3_16(xf, zf, kf, bias, of, dims, ph, pw, q0, q1):
+    """:func:`forward_tiles` for a kernel 3 taps wide at stride and dilation 1 along the width, ``pw <= 1``,
+    ``OW >= 9`` and a multiple of 16 channels: per kernel row, the 10 input vectors of a tile of 8 pixels are
+    loaded once for its 24 products (:func:`_tiles3_rows`; ``zf``: 16 zeros, ``dims = (H, W, C, OH, OW, kh,
+    kw, sh, dh)``). The same sums in the same order as :func:`forward_rows`, with the padding's products."""
+    _tiles3_rows(xf, zf, kf, bias, of, dims, ph, pw, q0, q1, 16)
+
+
+@njit(nogil=True, fastmath={"contract"})
+def forward_tiles3_8(xf, zf, kf, bias, of, dims, ph, pw, q0, q1):
+    """:func:`forward_tiles3_16` for any count of channels from 8 on, in blocks of 8 (a kernel of its own, so
+    that a model compiles only the width it uses)."""
+    _tiles3_rows(xf, zf, kf, bias, of, dims, ph, pw, q0, q1, 8)
 
 
 @njit(inline="always", fastmath={"contract"})
@@ -491,28 +510,30 @@ def _kernels_block3x3(xf, gf, dims, sh, sw, ph, pw, dh, dw, r0, r1, c0, pf, p0, 
             pf[o + np.uint64(t)] = acc[a, t]
 
 
-@njit(nogil=True, fastmath={"contract"})
-def backward_kernels3x3_partials(xf, gf, dims, sh, sw, ph, pw, dh, dw, row_bounds, pf, p0, p1):
-    """:func:`backward_kernels_partials` for 3 x 3 kernels and a depth multiplier of 1: ``partials[p, 3 i + j, c]``
-    (``pf``: ``partials`` flattened) over the output rows ``row_bounds[p] <= q < row_bounds[p + 1]``,
-    ``p0 <= p < p1``, in blocks of 16 channels (then of 8, the last one overlapping the block before it, or
-    single channels below 8). ``xf``, ``gf``: ``x`` and ``g`` flattened; ``dims = (H, W, C, OH, OW)``."""
+@njit(inline="always", fastmath={"contract"})
+def _kernels3x3_partials(xf, gf, dims, sh, sw, ph, pw, dh, dw, row_bounds, pf, p0, p1, width):
+    """``partials[p, 3 i + j, c]`` (``pf``: ``partials`` flattened) over the output rows
+    ``row_bounds[p] <= q < row_bounds[p + 1]``, ``p0 <= p < p1``, in blocks of ``width`` channels (8: the last
+    block overlapping the one before it and recomputing the same sums)."""
     filters = dims[2]
     for p in range(p0, p1):
-        r0, r1 = row_bounds[p], row_bounds[p + 1]
-        base = p * 9 * filters
-        c0 = 0
-        while c0 + 16 <= filters:
-            _kernels_block3x3(xf, gf, dims, sh, sw, ph, pw, dh, dw, r0, r1, c0, pf, base, 16)
-            c0 += 16
-        if filters >= 8:
-            while c0 < filters:
-                _kernels_block3x3(xf, gf, dims, sh, sw, ph, pw, dh, dw, r0, r1, min(c0, filters - 8), pf, base, 8)
-                c0 += 8
-        else:
-            while c0 < filters:
-                _kernels_block3x3(xf, gf, dims, sh, sw, ph, pw, dh, dw, r0, r1, c0, pf, base, 1)
-                c0 += 1
+        for c0 in range(0, filters, width):
+            _kernels_block3x3(xf, gf, dims, sh, sw, ph, pw, dh, dw, row_bounds[p], row_bounds[p + 1],
+                              min(c0, filters - width), pf, p * 9 * filters, width)
+
+
+@njit(nogil=True, fastmath={"contract"})
+def backward_kernels3x3_partials16(xf, gf, dims, sh, sw, ph, pw, dh, dw, row_bounds, pf, p0, p1):
+    """:func:`backward_kernels_partials` for 3 x 3 kernels, a depth multiplier of 1 and a multiple of 16
+    channels: ``partials[p, 3 i + j, c]`` in blocks of 16 channels (:func:`_kernels_block3x3`). ``xf``, ``gf``,
+    ``pf``: ``x``, ``g`` and ``partials`` flattened; ``dims = (H, W, C, OH, OW)``."""
+    _kernels3x3_partials(xf, gf, dims, sh, sw, ph, pw, dh, dw, row_bounds, pf, p0, p1, 16)
+
+
+@njit(nogil=True, fastmath={"contract"})
+def backward_kernels3x3_partials8(xf, gf, dims, sh, sw, ph, pw, dh, dw, row_bounds, pf, p0, p1):
+    """:func:`backward_kernels3x3_partials16` for any count of channels from 8 on, in blocks of 8."""
+    _kernels3x3_partials(xf, gf, dims, sh, sw, ph, pw, dh, dw, row_bounds, pf, p0, p1, 8)
 
 
 # --------------------------------------------------------------------------
@@ -525,11 +546,20 @@ def _tap_major(kernels, dtype):
 
 
 def _forward_tiles(x, kt, bias, out, geometry, work):
-    """Run :func:`forward_tiles` over the rows of ``out`` (``geometry = (sh, sw, ph, pw, dh, dw)``)."""
-    dims = np.array([x.shape[1], x.shape[2], x.shape[3], out.shape[1], out.shape[2], kt.shape[0], kt.shape[1]],
-                    dtype=np.int64)
-    threads.run_rows(forward_tiles, out.shape[0] * out.shape[1], work, x.reshape(-1), np.zeros(16, x.dtype),
-                     kt.reshape(-1), bias, out.reshape(-1), dims, *geometry, min_elements=PARALLEL_MIN_ELEMENTS)
+    """Run the register tiles over the rows of ``out`` (``geometry = (sh, sw, ph, pw, dh, dw)``, ``C >= 8``):
+    :func:`forward_tiles3_16` / ``_8`` where they apply, else :func:`forward_tiles`."""
+    sh, sw, ph, pw, dh, dw = geometry
+    kh, kw = kt.shape[0], kt.shape[1]
+    channels, out_w = x.shape[3], out.shape[2]
+    dims = np.array([x.shape[1], x.shape[2], channels, out.shape[1], out_w, kh, kw, sh, dh], dtype=np.int64)
+    rows = out.shape[0] * out.shape[1]
+    if kw == 3 and sw == 1 and dw == 1 and 0 <= pw <= 1 and out_w >= 9:
+        kernel = forward_tiles3_16 if channels % 16 == 0 else forward_tiles3_8
+        threads.run_rows(kernel, rows, work, x.reshape(-1), np.zeros(16, x.dtype), kt.reshape(-1), bias,
+                         out.reshape(-1), dims, ph, pw, min_elements=PARALLEL_MIN_ELEMENTS)
+        return
+    threads.run_rows(forward_tiles, rows, work, x.reshape(-1), kt.reshape(-1), bias, out.reshape(-1), dims,
+                     *geometry, min_elements=PARALLEL_MIN_ELEMENTS)
 
 
 def _compute_dtype(*arrays):
@@ -560,7 +590,7 @@ def depthwise2d_forward_cpu(x, kernels, biases=None, stride=1, padding=0, dilati
     bias = np.zeros(filters, compute) if biases is None else np.ascontiguousarray(biases, compute).reshape(filters)
     out = np.empty((x.shape[0], out_h, out_w, filters), dtype=compute)
     work = out.size * kernels.shape[2] * kernels.shape[3]
-    if filters == x.shape[3]:
+    if filters == x.shape[3] >= 8:
         _forward_tiles(x, _tap_major(kernels, compute), bias, out, (sh, sw, ph, pw, dh, dw), work)
         return out
     threads.run_rows(forward_rows, x.shape[0] * out_h, work, x, _tap_major(kernels, compute), bias,
@@ -580,7 +610,7 @@ def depthwise2d_backward_input_cpu(grad_output, kernels, input_shape, stride=1, 
     grad_input = np.empty(input_shape, dtype=compute)
     kh, kw = kernels.shape[2], kernels.shape[3]
     work = g.size * kh * kw
-    if kernels.shape[0] == input_shape[3] and (sh, sw) == (1, 1):
+    if kernels.shape[0] == input_shape[3] >= 8 and (sh, sw) == (1, 1):
         # stride 1, multiplier 1: the forward of g with the flipped kernels, padded by dilation (k - 1) - padding
         flipped = np.ascontiguousarray(_tap_major(kernels, compute)[::-1, ::-1])
         _forward_tiles(g, flipped, np.zeros(input_shape[3], compute), grad_input,
@@ -607,9 +637,10 @@ def depthwise2d_backward_kernels_cpu(grad_output, x, kernel_shape, stride=1, pad
     n_partials = max(1, min(REDUCTION_BLOCKS, total))
     row_bounds = np.array([total * p // n_partials for p in range(n_partials + 1)], dtype=np.int64)
     partials = np.empty((n_partials, kh, kw, filters), dtype=compute)
-    if (kh, kw) == (3, 3) and filters == x.shape[3]:
+    if (kh, kw) == (3, 3) and filters == x.shape[3] >= 8:
         dims = np.array([x.shape[1], x.shape[2], filters, out_h, g.shape[2]], dtype=np.int64)
-        threads.run_rows(backward_kernels3x3_partials, n_partials, g.size * kh * kw, x.reshape(-1), g.reshape(-1),
+        kernel = backward_kernels3x3_partials16 if filters % 16 == 0 else backward_kernels3x3_partials8
+        threads.run_rows(kernel, n_partials, g.size * kh * kw, x.reshape(-1), g.reshape(-1),
                          dims, sh, sw, ph, pw, dh, dw, row_bounds, partials.reshape(-1),
                          min_elements=PARALLEL_MIN_ELEMENTS)
     else:

@@ -92,9 +92,11 @@ DEPTHWISE_CASES = [  # x shape, multiplier, kernel, stride, padding, dilation
     ((2, 9, 8, 2), 3, (3, 2), (2, 1), (1, 2), (2, 1)),
     ((1, 6, 6, 4), 2, (2, 2), 2, 0, 1),
     ((3, 5, 7, 5), 1, (1, 3), (1, 3), (0, 2), (1, 2)),
-    # multiplier 1: the register tiles (8 pixels, the last tile overlapping; 16/8/1 channels)
-    ((2, 9, 21, 20), 1, (3, 3), 1, 1, 1),           # 16 + 8 channels (overlapping)
-    ((2, 8, 19, 37), 1, (3, 3), 2, 1, 1),           # stride 2; 16 + 16 + 8 channels
+    # multiplier 1: the register tiles (8 pixels, the last tile overlapping; 16 or 8 channels; below 8: the loops)
+    ((2, 9, 21, 20), 1, (3, 3), 1, 1, 1),           # blocks of 8 channels (the last overlapping)
+    ((2, 5, 21, 16), 1, (3, 3), 1, 1, 1),           # 16 channels; the last tile overlapping, both edges
+    ((2, 6, 13, 32), 1, (3, 3), 1, 0, (2, 1)),      # no padding, dilation along the height
+    ((2, 8, 19, 37), 1, (3, 3), 2, 1, 1),           # stride 2: tiles of any geometry; 16 + 16 + 8 channels
     ((1, 11, 26, 24), 1, (3, 3), 1, 2, 2),          # dilation 2
     ((2, 7, 30, 16), 1, (3, 3), 1, 0, (1, 3)),      # no padding, dilation along the width
     ((2, 6, 17, 7), 1, (5, 3), (1, 2), (2, 0), 1),  # fewer than 8 channels, a 5 x 3 kernel
