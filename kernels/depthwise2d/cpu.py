@@ -463,6 +463,53 @@ def _pixel9(acc, xf, xo, xrow, xcol, gf, go, width):
 
 
 @njit(inline="always", fastmath={"contract"})
+def _pixel9x2(acc, xf, xo, xrow, channels, gf, go, width):
+    """:func:`_pixel9` for two neighbouring pixels at stride and dilation 1 along the width (pixel ``go``, then
+    pixel ``go + C``, in the order of two calls): the 4 input columns of each kernel row are loaded once."""
+    g0 = np.uint64(go)
+    c = np.uint64(channels)
+    g1 = g0 + c
+    a0 = np.uint64(xo)
+    r = np.uint64(xrow)
+    a1 = a0 + c
+    a2 = a1 + c
+    a3 = a2 + c
+    b0 = a0 + r
+    b1 = b0 + c
+    b2 = b1 + c
+    b3 = b2 + c
+    d0 = b0 + r
+    d1 = d0 + c
+    d2 = d1 + c
+    d3 = d2 + c
+    for t in range(width):
+        ut = np.uint64(t)
+        u = gf[g0 + ut]
+        v = gf[g1 + ut]
+        x0 = xf[a0 + ut]
+        x1 = xf[a1 + ut]
+        x2 = xf[a2 + ut]
+        x3 = xf[a3 + ut]
+        acc[0, t] = acc[0, t] + x0 * u + x1 * v
+        acc[1, t] = acc[1, t] + x1 * u + x2 * v
+        acc[2, t] = acc[2, t] + x2 * u + x3 * v
+        y0 = xf[b0 + ut]
+        y1 = xf[b1 + ut]
+        y2 = xf[b2 + ut]
+        y3 = xf[b3 + ut]
+        acc[3, t] = acc[3, t] + y0 * u + y1 * v
+        acc[4, t] = acc[4, t] + y1 * u + y2 * v
+        acc[5, t] = acc[5, t] + y2 * u + y3 * v
+        z0 = xf[d0 + ut]
+        z1 = xf[d1 + ut]
+        z2 = xf[d2 + ut]
+        z3 = xf[d3 + ut]
+        acc[6, t] = acc[6, t] + z0 * u + z1 * v
+        acc[7, t] = acc[7, t] + z1 * u + z2 * v
+        acc[8, t] = acc[8, t] + z2 * u + z3 * v
+
+
+@njit(inline="always", fastmath={"contract"})
 def _kernels_block3x3(xf, gf, dims, sh, sw, ph, pw, dh, dw, r0, r1, c0, pf, p0, width):
     """``pf[p0 + (3 i + j) C + c0 + t] = Σ g[q, ow, c0 + t] xpad[b, oh*sh + i*dh, ow*sw + j*dw, c0 + t]`` over the
     output rows ``r0 <= q < r1`` (``q = b OH + oh``), for ``t < width`` (a constant): 9 x ``width`` accumulators
@@ -475,6 +522,7 @@ def _kernels_block3x3(xf, gf, dims, sh, sw, ph, pw, dh, dw, r0, r1, c0, pf, p0, 
             acc[a, t] = 0
     lo = min(out_w, max(0, -((-pw) // sw)))
     hi = max(lo, min(out_w, (wid - 1 + pw - 2 * dw) // sw + 1))
+    pairs = sw == 1 and dw == 1
     for q in range(r0, r1):
         b = q // out_h
         oh = q - b * out_h
@@ -485,7 +533,13 @@ def _kernels_block3x3(xf, gf, dims, sh, sw, ph, pw, dh, dw, r0, r1, c0, pf, p0, 
         x_row = (b * height + top) * wid * channels + c0
         g_row = q * out_w * channels + c0
         full = v0 and v1 and v2
-        if full:  # the pixels with all 9 taps inside, then the others
+        if full and pairs:  # the pixels with all 9 taps inside, two at a time, then the others
+            for ow in range(lo, hi - 1, 2):
+                _pixel9x2(acc, xf, x_row + (ow - pw) * channels, xrow, channels, gf, g_row + ow * channels, width)
+            if (hi - lo) % 2:
+                _pixel9(acc, xf, x_row + (hi - 1 - pw) * channels, xrow, xcol, gf, g_row + (hi - 1) * channels,
+                        width)
+        elif full:
             for ow in range(lo, hi):
                 _pixel9(acc, xf, x_row + (ow * sw - pw) * channels, xrow, xcol, gf, g_row + ow * channels, width)
         for ow in range(out_w):
