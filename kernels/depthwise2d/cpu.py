@@ -1,15 +1,17 @@
 """Depthwise convolution on the CPU, NHWC (Xception/MobileNet, book section 22.9.6): Numba kernels.
 
-One output row ``(b, oh)`` at a time: the row starts at the bias and, for
-each tap ``(i, j)``, the input row ``oh*sh + i*dh`` is multiplied into it
-channel by channel (the contiguous axis of NHWC, so LLVM vectorises the
-innermost loop and the row stays in the L1 cache). The input gradient is a
-*gather* per input row (each thread owns whole rows of ``dx``: no races);
-the kernel gradient is summed in :data:`REDUCTION_BLOCKS` fixed ranges of
-output rows whose partial sums are added in order, so every result is the
-same on any number of threads (:func:`kernels.threads.run_rows`). Kernels are
-re-laid as ``(kh, kw, C M)`` so the taps of one ``(i, j)`` are contiguous.
-Other dtypes than float32/float64 fall back to :mod:`kernels.depthwise2d.reference`.
+A depth multiplier of 1 with at least 8 channels runs register tiles: the
+forward in tiles of 8 pixels x 16 (or 8) channels kept in registers across the
+taps (:func:`forward_tiles3_16`, :func:`forward_tiles`), the stride-1 input
+gradient as that forward of ``g`` with flipped kernels, the 3 x 3 kernel
+gradient with its 9 x 16 sums in registers (:func:`backward_kernels3x3_partials16`).
+Otherwise one output row at a time: the row starts at the bias and each tap's
+input row is multiplied into it channel by channel; the input gradient is a
+*gather* per input row (no races). The kernel gradient is summed in
+:data:`REDUCTION_BLOCKS` fixed ranges of output rows added in order, so every
+result is the same on any number of threads (:func:`kernels.threads.run_rows`).
+Kernels are re-laid as ``(kh, kw, C M)``. Other dtypes than float32/float64 fall
+back to :mod:`kernels.depthwise2d.reference`; docs/design/kernels.md has the measurements.
 """
 
 from __future__ import annotations
