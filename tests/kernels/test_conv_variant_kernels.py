@@ -92,6 +92,16 @@ DEPTHWISE_CASES = [  # x shape, multiplier, kernel, stride, padding, dilation
     ((2, 9, 8, 2), 3, (3, 2), (2, 1), (1, 2), (2, 1)),
     ((1, 6, 6, 4), 2, (2, 2), 2, 0, 1),
     ((3, 5, 7, 5), 1, (1, 3), (1, 3), (0, 2), (1, 2)),
+    # multiplier 1: the register tiles (8 pixels, the last tile overlapping; 16 or 8 channels; below 8: the loops)
+    ((2, 9, 21, 20), 1, (3, 3), 1, 1, 1),           # blocks of 8 channels (the last overlapping)
+    ((2, 5, 21, 16), 1, (3, 3), 1, 1, 1),           # 16 channels; the last tile overlapping, both edges
+    ((2, 6, 13, 32), 1, (3, 3), 1, 0, (2, 1)),      # no padding, dilation along the height
+    ((2, 8, 19, 37), 1, (3, 3), 2, 1, 1),           # stride 2: tiles of any geometry; 16 + 16 + 8 channels
+    ((1, 11, 26, 24), 1, (3, 3), 1, 2, 2),          # dilation 2
+    ((2, 7, 30, 16), 1, (3, 3), 1, 0, (1, 3)),      # no padding, dilation along the width
+    ((2, 6, 17, 7), 1, (5, 3), (1, 2), (2, 0), 1),  # fewer than 8 channels, a 5 x 3 kernel
+    ((1, 5, 12, 8), 1, (3, 3), 1, 3, 1),            # padding wider than the kernel (input gradient: negative)
+    ((1, 3, 40, 32), 1, (3, 3), (2, 1), 1, 1),      # taller stride, one tap row missing in every output row
 ]
 
 
@@ -113,6 +123,28 @@ def test_depthwise_matches_the_loops(monkeypatch, path, x_shape, mult, kernel, s
                depthwise_ref.depthwise2d_backward_input(g, k, x.shape, stride, padding, dilation)) < 1e-12
     assert rel(getattr(module, f"depthwise2d_backward_kernels_{suffix}")(g, x, k.shape, stride, padding, dilation),
                depthwise_ref.depthwise2d_backward_kernels(g, x, k.shape, stride, padding, dilation)) < 1e-12
+
+
+@pytest.mark.parametrize("x_shape, stride, dilation", [((2, 10, 27, 40), 1, 1), ((3, 9, 23, 24), 2, 1),
+                                                       ((2, 12, 25, 19), 1, 2)])
+def test_depthwise_float32_tiles_match_the_loops(monkeypatch, x_shape, stride, dilation):
+    monkeypatch.setattr(depthwise2d.cpu, "PARALLEL_MIN_ELEMENTS", 0)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    k = rng.standard_normal((x_shape[3], 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal((x_shape[3], 1)).astype(np.float32)
+    args = (stride, 1, dilation)
+    out = depthwise2d.cpu.depthwise2d_forward_cpu(x, k, b, *args)
+    assert out.dtype == np.float32
+    x64, k64, b64 = x.astype(np.float64), k.astype(np.float64), b.astype(np.float64)
+    assert rel(out, depthwise_ref.depthwise2d_forward(x64, k64, b64, *args)) < 1e-6
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    dx = depthwise2d.cpu.depthwise2d_backward_input_cpu(g, k, x.shape, *args)
+    dk = depthwise2d.cpu.depthwise2d_backward_kernels_cpu(g, x, k.shape, *args)
+    assert dx.dtype == dk.dtype == np.float32
+    g64 = g.astype(np.float64)
+    assert rel(dx, depthwise_ref.depthwise2d_backward_input(g64, k64, x.shape, *args)) < 1e-6
+    assert rel(dk, depthwise_ref.depthwise2d_backward_kernels(g64, x64, k.shape, *args)) < 1e-5
 
 
 def test_depthwise_equals_the_grouped_convolution():

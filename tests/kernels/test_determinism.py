@@ -66,6 +66,8 @@ CHECKS = textwrap.dedent(
     alpha7 = np.linspace(0.1, 0.3, 7)
     kdw = rng.standard_normal((32, 1, 3, 3)).astype(np.float32)     # depthwise, depth multiplier 2
     gdw = rng.standard_normal((16, 45, 43, 32)).astype(np.float32)
+    k1dw = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)    # depthwise, multiplier 1: register tiles
+    b1dw = rng.standard_normal((16, 1)).astype(np.float32)
     bn_gamma, bn_beta = np.linspace(0.5, 2, 16, dtype=np.float32), np.linspace(-1, 1, 16, dtype=np.float32)
     _, bn_mean, _, bn_inv = normalization.batch_norm_forward(x, bn_gamma, bn_beta, 1e-5)
     xl = rng.standard_normal((4096, 96)).astype(np.float32)
@@ -88,6 +90,11 @@ CHECKS = textwrap.dedent(
         "depthwise2d forward": lambda: depthwise2d.depthwise2d_forward(x, kdw, None, 1, 1),
         "depthwise2d backward input": lambda: depthwise2d.depthwise2d_backward_input(gdw, kdw, x.shape, 1, 1),
         "depthwise2d backward kernels": lambda: depthwise2d.depthwise2d_backward_kernels(gdw, x, kdw.shape, 1, 1),
+        "depthwise2d forward, multiplier 1": lambda: depthwise2d.depthwise2d_forward(x, k1dw, b1dw, 1, 1),
+        "depthwise2d backward input, multiplier 1":
+            lambda: depthwise2d.depthwise2d_backward_input(g32[..., :16], k1dw, x.shape, 1, 1),
+        "depthwise2d backward kernels, multiplier 1":
+            lambda: depthwise2d.depthwise2d_backward_kernels(g32[..., :16], x, k1dw.shape, 1, 1),
         "conv2d direct forward F=24": lambda: direct.forward(x, k24, b24, 1, 1),
         "conv2d direct forward F=32": lambda: direct.forward(x, k32, b24[:1].repeat(32, 0), 1, 1),
         "conv2d direct backward input F=32": lambda: direct.backward_input(g32, k32, x.shape, 1, 1),
@@ -134,7 +141,7 @@ def digests():
 
 
 def test_every_op_was_checked_on_1_2_and_4_threads(digests):
-    assert len(digests) == 31
+    assert len(digests) == 34
     assert all(set(per_threads) == {"1", "2", "4"} for per_threads in digests.values())
 
 
@@ -143,6 +150,8 @@ def test_every_op_was_checked_on_1_2_and_4_threads(digests):
     "conv2d backward kernels F=24", "conv2d backward kernels F=32", "conv2d backward kernels float64",
     "conv2d backward bias", "conv2d backward kernels dilated", "conv2d backward input dilated",
     "depthwise2d forward", "depthwise2d backward input", "depthwise2d backward kernels",
+    "depthwise2d forward, multiplier 1", "depthwise2d backward input, multiplier 1",
+    "depthwise2d backward kernels, multiplier 1",
     "conv2d direct forward F=24", "conv2d direct forward F=32", "conv2d direct backward input F=32",
     "conv2d direct backward kernels F=32", "conv2d direct backward input stride 2", "max_pool2d forward",
     "max_pool2d backward",
