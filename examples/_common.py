@@ -191,8 +191,8 @@ def train_classifier(build_model, data, device: str, *, epochs: int, seed: int, 
 
     ``data`` is ``(X_train, X_test, y_train, y_test)`` (NumPy; integer labels). Prints the device
     first; ``progress`` shows ``fit``'s progress bar (one per epoch). Returns the device, parameter
-    count, test and train accuracy, the time of the first epoch and the median of the others, and
-    the loss and test-accuracy curves.
+    count, test and train accuracy (computed in batches of ``batch_size``), the time of the first epoch
+    and the median of the others, and the loss and test-accuracy curves.
     """
     from layers.losses import SparseCategoricalCrossEntropy
     from optimizers import Adam
@@ -209,13 +209,16 @@ def train_classifier(build_model, data, device: str, *, epochs: int, seed: int, 
                             optimizer=Adam(learning_rate=learning_rate), epochs=epochs,
                             batch_size=batch_size, validation_data=(to(X_test), to(y_test, np.int64)),
                             callbacks=[timer], shuffle=True, seed=seed, verbose=1 if progress else 0)
-        logits = backend.to_numpy(model.predict(to(X_test)))
+        # evaluated in training-size batches, as fit's validation: the shapes (and kernels) training compiled,
+        # not a whole-set batch whose convolution paths would compile only for these two calls
+        logits = backend.to_numpy(model.predict(to(X_test), batch_size=batch_size))
         test_acc = float(np.mean(np.argmax(logits, axis=1) == y_test))
         later = timer.seconds[1:] or timer.seconds
         return {
             "device": str(dev), "parameters": model.count_params(), "epochs": epochs,
             "test_accuracy": test_acc,
-            "train_accuracy": float(model.evaluate(to(X_train), to(y_train, np.int64))["accuracy"]),
+            "train_accuracy": float(model.evaluate(to(X_train), to(y_train, np.int64),
+                                                   batch_size=batch_size)["accuracy"]),
             "first_epoch_s": timer.seconds[0],
             "epoch_s_median": statistics.median(later),
             "epoch_seconds": timer.seconds,
