@@ -189,6 +189,17 @@ def mpiexec() -> str | None:
     return str(beside) if beside.exists() else shutil.which("mpiexec")
 
 
+def mpiexec_env(env: dict) -> dict:
+    """``env`` for an ``mpiexec`` run; as root, with Open MPI's consent to run as root.
+
+    Open MPI refuses to start as root without it (seen on the GPU machine, whose
+    MPI is Open MPI and whose user is root); MPICH ignores these variables.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = {**env, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    return env
+
+
 def run_ranks(ranks: int, args, cores: int) -> dict:
     """One ``mpiexec -n ranks`` run of the worker, the cores split between the ranks; its JSON."""
     threads = str(args.threads or max(1, cores // ranks))
@@ -200,7 +211,7 @@ def run_ranks(ranks: int, args, cores: int) -> dict:
                    "--worker-out", str(out), "--models", args.models, "--device", args.device]
         command += ["--steps", str(args.steps)] if args.steps else []
         command += ["--quick"] if args.quick else []
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
+        proc = subprocess.run(command, capture_output=True, text=True, env=mpiexec_env(env), timeout=args.timeout)
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"mpiexec -n {ranks} failed (status {proc.returncode}):\n{proc.stderr[-3000:]}")
         return json.loads(out.read_text())

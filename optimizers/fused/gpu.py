@@ -58,13 +58,31 @@ def scalars(coefficients, dtype) -> tuple:
     return tuple(compute(c) for c in coefficients)
 
 
+#: C type of each compute dtype (the ``typedef`` that binds ``C``).
+_C_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+
+def declaration(name: str, compute=np.float32) -> tuple:
+    """``(in_params, out_params, operation, preamble)`` of kernel ``name`` with ``C`` bound to ``compute``.
+
+    CuPy 14 no longer binds a type placeholder from a scalar argument (the
+    device run raised ``KeyError: 'C'``), so the coefficients are declared with
+    the compute dtype's name and the operation's ``C`` is a ``typedef`` in the preamble.
+    """
+    compute = np.dtype(compute)
+    in_params, out_params, operation = SOURCES[name]
+    items = (part.split() for part in in_params.split(","))
+    in_params = ", ".join(f"{compute.name} {words[1]}" if words[0] == "C" else " ".join(words) for words in items)
+    return in_params, out_params, operation, f"typedef {_C_NAMES[compute]} C;"
+
+
 @functools.cache
-def kernel(name: str):
-    """The memoized ``cupy.ElementwiseKernel`` for ``name`` (``"adam"``, ...), named ``camadas_<name>_step``."""
+def kernel(name: str, compute=np.float32):
+    """The memoized ``cupy.ElementwiseKernel`` :func:`declaration` describes, named ``camadas_<name>_step``."""
     import cupy  # only when a CuPy array reaches the optimizers
 
-    in_params, out_params, operation = SOURCES[name]
-    return cupy.ElementwiseKernel(in_params, out_params, operation, f"camadas_{name}_step")
+    in_params, out_params, operation, preamble = declaration(name, compute)
+    return cupy.ElementwiseKernel(in_params, out_params, operation, f"camadas_{name}_step", preamble=preamble)
 
 
 def update(name, param, grad, states, scalars, flag) -> None:
@@ -75,4 +93,4 @@ def update(name, param, grad, states, scalars, flag) -> None:
     """
     if grad.dtype != param.dtype:
         grad = grad.astype(param.dtype)
-    kernel(name)(grad, *scalars, flag, param, *states)
+    kernel(name, COMPUTE_DTYPES[param.dtype])(grad, *scalars, flag, param, *states)

@@ -11,7 +11,6 @@ message naming it; a NaN stop on one rank stops every rank at the same step.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,17 +22,12 @@ import backend
 
 pytest.importorskip("mpi4py", reason="the MPI tests need mpi4py: pip install -e '.[distributed]'")
 
+from bench.scaling import mpiexec, mpiexec_env  # noqa: E402 (one launcher lookup for the bench and the tests)
 from tests.distributed import mpi_worker  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(mpi_worker.__file__)
 TIMEOUT = 120          # seconds for one mpiexec run (a first run compiles the Numba kernels)
-
-
-def mpiexec() -> str | None:
-    """The ``mpiexec`` beside this Python (the pip-installed MPICH), else the first on PATH."""
-    beside = Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.exists() else shutil.which("mpiexec")
 
 
 if mpiexec() is None:
@@ -46,7 +40,7 @@ def run_ranks(ranks: int, script=WORKER, *args, device="cpu") -> subprocess.Comp
            "CAMADAS_DEVICE": device, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "NUMBA_NUM_THREADS": "1"}
     return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, str(script), *map(str, args)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=TIMEOUT)
+                          env=mpiexec_env(env), capture_output=True, text=True, timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module", params=[2, 3], ids=["2-ranks", "3-ranks"])

@@ -75,7 +75,7 @@ class TestFastAgainstReference:
                 fwd = rk.rnn_forward if module == "fast" else reference.rnn_forward
                 y, h, cache = fwd(*args, activation=activation, reverse=reverse)
                 assert (cache.module is sequence) == (module == "fast")
-                dx, grads, dh0 = rk.rnn_backward(cache, *_on(device.name, [dy, dh]))
+                dx, grads, dh0 = rk.rnn_backward(cache, *_on(device.name if module == "fast" else "cpu", [dy, dh]))
                 runs.append((y, (h,), (dx, grads, (dh0,))))
             _compare(*runs, dtype)
 
@@ -90,7 +90,8 @@ class TestFastAgainstReference:
                 args = _on(device.name, arrays) if module == "fast" else arrays
                 fwd = rk.lstm_forward if module == "fast" else reference.lstm_forward
                 y, (h, c), cache = fwd(*args[:7], mask=args[7], reverse=reverse)
-                dx, grads, (dh0, dc0) = rk.lstm_backward(cache, *_on(device.name, [dy, dh, dc]))
+                where = device.name if module == "fast" else "cpu"
+                dx, grads, (dh0, dc0) = rk.lstm_backward(cache, *_on(where, [dy, dh, dc]))
                 runs.append((y, (h, c), (dx, grads, (dh0, dc0))))
             _compare(*runs, dtype)
 
@@ -105,7 +106,7 @@ class TestFastAgainstReference:
                 args = _on(device.name, arrays) if module == "fast" else arrays
                 fwd = rk.gru_forward if module == "fast" else reference.gru_forward
                 y, h, cache = fwd(*args, reset_after=reset_after, reverse=reverse)
-                dx, grads, dh0 = rk.gru_backward(cache, *_on(device.name, [dy, dh]))
+                dx, grads, dh0 = rk.gru_backward(cache, *_on(device.name if module == "fast" else "cpu", [dy, dh]))
                 runs.append((y, (h,), (dx, grads, (dh0,))))
             _compare(*runs, dtype)
 

@@ -57,10 +57,10 @@ def randn(*shape, seed=0, scale=1.0):
 def randomize(model, seed=1, scale=1.0):
     """Non-trivial parameters and buffers (biases, gamma, beta, running statistics, PReLU slopes, peepholes)."""
     rng = np.random.default_rng(seed)
-    for p in model.params:
-        p[...] = rng.uniform(-scale, scale, p.shape).astype(p.dtype)
+    for p in model.params:  # to the parameter's device: CuPy 14 refuses a NumPy array on the right of p[...] =
+        p[...] = backend.to_device(rng.uniform(-scale, scale, p.shape).astype(p.dtype), backend.device_of(p))
     for b in model.buffers.values():
-        b[...] = rng.uniform(0.5, 1.5, b.shape).astype(b.dtype)
+        b[...] = backend.to_device(rng.uniform(0.5, 1.5, b.shape).astype(b.dtype), backend.device_of(b))
     return model
 
 

@@ -15,7 +15,8 @@ TOL = 1e-7
 
 
 def _x(shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
+    """Standard normal input on the current device (the ``device`` fixture's)."""
+    return backend.to_device(np.random.default_rng(seed).standard_normal(shape))
 
 
 def _assert_gradients(block, x):

@@ -110,17 +110,19 @@ def test_launch_arguments_match_the_declared_parameters(monkeypatch, dtype):
 
     launched = []
 
-    def fake_kernel(name):
-        in_params, out_params, _ = gpu.SOURCES[name]
+    def fake_kernel(name, compute):
+        assert compute == gpu.COMPUTE_DTYPES[np.dtype(dtype)], (name, compute)
+        in_params, out_params, _, preamble = gpu.declaration(name, compute)
         declared = parse(in_params) + parse(out_params)
+        assert preamble == f"typedef {C_TYPES[compute.name]} C;"
 
         def call(*args):
             assert len(args) == len(declared), (name, len(args), len(declared))
-            compute = gpu.COMPUTE_DTYPES[np.dtype(dtype)]
             for value, (raw, typ, var) in zip(args, declared):
                 if typ == "T":
                     assert isinstance(value, np.ndarray) and value.dtype == dtype, (name, var)
-                elif typ == "C":
+                elif not raw:  # a coefficient, declared with the compute dtype's name (CuPy binds no C from it)
+                    assert typ == compute.name, (name, var, typ)
                     assert isinstance(value, np.generic) and value.dtype == compute, (name, var, type(value))
                 else:
                     assert raw and value.dtype == np.dtype(typ) and value.size == 1, (name, var)
