@@ -41,6 +41,10 @@ def numba_cuda():
     """``numba.cuda`` (imported on the first call; the simulator's module under ``NUMBA_ENABLE_CUDASIM=1``)."""
     global cuda
     if cuda is None:
+        import numpy
+
+        if not hasattr(numpy, "row_stack"):  # removed in NumPy 2.5; numba-cuda 0.30 still calls it (device run)
+            numpy.row_stack = numpy.vstack
         from numba import cuda as module
 
         cuda = module
