@@ -42,7 +42,7 @@ def check_arrays(arrays, where: str, float_only: bool) -> list:
         if kind not in ("f", "i", "u") or (float_only and kind != "f"):
             expected = "a float array" if float_only else "a numeric array"
             raise TypeError(f"{where}: arrays[{i}]: expected {expected}, got dtype {a.dtype}")
-        if not getattr(a, "flags", None) or not a.flags.writeable:
+        if not getattr(a.flags, "writeable", True):  # CuPy's flags have no writeable: its arrays always are
             raise ValueError(f"{where}: arrays[{i}]: expected a writeable array (the result is written in place)")
     return arrays
 

@@ -83,7 +83,9 @@ KERNELS = {
                              "dx = y > (T)0 ? g * scale : g * (y + scale_alpha);"),
     "noisy_relu_fwd": Kernel("T x, T noise", "T y", "y = x > (T)0 ? x + noise : (T)0;"),
     # ---- modern (chapter 9)
-    "gelu_fwd": Kernel("T x", "T y", f"y = (T)0.5 * x * {_ERFC};"),
+    # The product in double, rounded once: erfc of large arguments is subnormal in float32 (x < -13), which
+    # CuPy's -ftz=true flushed to 0 although y itself is a normal float (the device run: -0 for -3.3e-38).
+    "gelu_fwd": Kernel("T x", "T y", f"y = (T)(0.5 * (double)x * erfc((double)(-x / (T){SQRT2!r})));"),
     "gelu_bwd": Kernel("T g, T x", "T dx",
                        f"dx = g * ((T)0.5 * {_ERFC} + x * exp((T)-0.5 * x * x) * (T){INV_SQRT_2PI!r});"),
     "gelu_tanh_fwd": Kernel(

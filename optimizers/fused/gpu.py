@@ -24,24 +24,25 @@ def _check(*names) -> str:
     return _NONFINITE.format(checks=" && ".join(f"isfinite((C){n})" for n in names))
 
 
-#: kernel name -> (in_params, out_params, operation); the out params are updated in place.
+#: kernel name -> (in_params, out_params, operation); the out params are updated in place. ``flag`` is an out
+#: param: CuPy 14 makes raw *input* arrays const (the device run: "expression must be a modifiable lvalue").
 SOURCES = {
     "sgd": (
-        "T g, C lr, raw int32 flag", "T p",
+        "T g, C lr", "T p, raw int32 flag",
         "p = (T)((C)p - lr * (C)g); " + _check("p"),
     ),
     "momentum": (
-        "T g, C lr, C mu, C a, C b, raw int32 flag", "T p, T v",
+        "T g, C lr, C mu, C a, C b", "T p, T v, raw int32 flag",
         "C gi = (C)g; C vi = (C)v * mu - lr * gi; v = (T)vi; p = (T)((C)p + (a * vi - b * gi)); "
         + _check("p", "v"),
     ),
     "rms": (
-        "T g, C lr, C a, C b, C eps, raw int32 flag", "T p, T r",
+        "T g, C lr, C a, C b, C eps", "T p, T r, raw int32 flag",
         "C gi = (C)g; C ri = hypot(a * (C)r, b * gi); r = (T)ri; p = (T)((C)p - lr * gi / (ri + eps)); "
         + _check("p", "r"),
     ),
     "adam": (
-        "T g, C b1, C c1, C a, C b, C cm, C cg, C inv_bc2, C eps, C keep, raw int32 flag", "T p, T m, T v",
+        "T g, C b1, C c1, C a, C b, C cm, C cg, C inv_bc2, C eps, C keep", "T p, T m, T v, raw int32 flag",
         "C gi = (C)g; C mi = b1 * (C)m + c1 * gi; C vi = hypot(a * (C)v, b * gi); m = (T)mi; v = (T)vi; "
         "p = (T)(keep * (C)p - (cm * mi + cg * gi) / (vi * inv_bc2 + eps)); " + _check("p", "m", "v"),
     ),
@@ -93,4 +94,4 @@ def update(name, param, grad, states, scalars, flag) -> None:
     """
     if grad.dtype != param.dtype:
         grad = grad.astype(param.dtype)
-    kernel(name, COMPUTE_DTYPES[param.dtype])(grad, *scalars, flag, param, *states)
+    kernel(name, COMPUTE_DTYPES[param.dtype])(grad, *scalars, param, *states, flag)

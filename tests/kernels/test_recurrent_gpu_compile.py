@@ -3,7 +3,7 @@
 Each :data:`kernels.recurrent.gpu.SOURCES` entry is the body of a CuPy
 ``ElementwiseKernel``. The harness binds the parameters as CuPy's generated
 code does (a non-raw input ``x`` is the element ``_raw_x[i]``, a non-raw output
-a reference to it, a raw array a pointer indexed as written, an ``int64``
+a reference to it, a raw array a pointer indexed as written (const for an input, as CuPy 14 binds it), an ``int64``
 scalar a ``long long``), around the operation text, and NVRTC compiles it for
 ``compute_90`` and ``compute_80``, float and double, with the options CuPy
 adds. The formulas and argument order are checked on the host against the CPU
@@ -39,8 +39,8 @@ def harness(name: str, c_type: str) -> str:
     args, binds = ["long long n"], []
     for is_output, params in ((False, in_params), (True, out_params)):
         for raw, typ, var in parse(params):
-            if raw:
-                args.append(f"{'T' if typ == 'T' else C_SCALARS[typ]}* {var}")
+            if raw:  # CuPy 14 binds a raw input array as const: writing to it does not compile
+                args.append(f"{'' if is_output else 'const '}{'T' if typ == 'T' else C_SCALARS[typ]}* {var}")
             elif typ != "T":
                 args.append(f"{C_SCALARS[typ]} {var}")
             elif is_output:
@@ -68,4 +68,4 @@ def test_recurrent_kernel_compiles_with_nvrtc(name, c_type, arch):
 def test_the_harness_binds_every_parameter():
     text = harness("lstm_fwd", "float")
     assert "const T* _raw_h_prev" in text and "T &h = _raw_h[i];" in text and "long long H" in text
-    assert "T* gates" in text and "T* a" in text
+    assert "T* gates" in text and "const T* a" in text and "const T* gates" not in text

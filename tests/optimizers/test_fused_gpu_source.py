@@ -48,16 +48,19 @@ def harness(name: str, t: str, c: str) -> str:
     in_params, out_params, operation = gpu.SOURCES[name]
     args, binds = ["long long n"], []
     for raw, typ, var in parse(in_params):
-        if raw:
-            args.append(f"{C_TYPES.get(typ, typ)}* {var}")
+        if raw:  # CuPy 14 binds a raw input array as const: writing to it does not compile
+            args.append(f"const {C_TYPES.get(typ, typ)}* {var}")
         elif typ == "C":
             args.append(f"C {var}")
         else:
             args.append(f"const T* _raw_{var}")
             binds.append(f"const T {var} = _raw_{var}[i];")
-    for _, _, var in parse(out_params):
-        args.append(f"T* _raw_{var}")
-        binds.append(f"T &{var} = _raw_{var}[i];")
+    for raw, typ, var in parse(out_params):
+        if raw:
+            args.append(f"{C_TYPES.get(typ, typ)}* {var}")
+        else:
+            args.append(f"T* _raw_{var}")
+            binds.append(f"T &{var} = _raw_{var}[i];")
     return (f"{FLOAT16 if t == 'float16' else ''}\ntypedef {t} T;\ntypedef {c} C;\n"
             f"extern \"C\" __global__ void camadas_{name}_step({', '.join(args)}) {{\n"
             "  long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n  if (i >= n) return;\n"
@@ -99,7 +102,8 @@ def test_every_kernel_has_a_source_and_a_cpu_twin():
 
     assert set(gpu.SOURCES) == set(STATE_COUNTS)
     for name, (_, out_params, _) in gpu.SOURCES.items():
-        assert len(parse(out_params)) == 1 + STATE_COUNTS[name]                 # the parameter and its states
+        assert len(parse(out_params)) == 2 + STATE_COUNTS[name]                 # the parameter, its states, the flag
+        assert parse(out_params)[-1] == (True, "int32", "flag")
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
