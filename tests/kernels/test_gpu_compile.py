@@ -169,6 +169,15 @@ def _nvrtc():
     return nvrtc
 
 
+def parse_params(params: str) -> list[tuple[bool, str, str]]:
+    """``[(raw, type, name), ...]`` of a CuPy ``ElementwiseKernel`` parameter list (``"T x, raw int32 flag"``)."""
+    out = []
+    for item in params.split(","):
+        words = item.split()
+        out.append((words[0] == "raw", words[-2], words[-1]))
+    return out
+
+
 def nvrtc_compile(nvrtc, source: str, options) -> str:
     """PTX of ``source`` compiled by NVRTC with ``options``; AssertionError with the log on failure."""
     err, program = nvrtc.nvrtcCreateProgram(source.encode(), b"camadas_activations.cu", 0, [], [])

@@ -20,17 +20,9 @@ import pytest
 from kernels.activations import gpu_source
 from kernels.recurrent import gpu
 from tests.kernels.test_gpu_compile import NVRTC_ARCHES, _nvrtc, nvrtc_compile
+from tests.kernels.test_gpu_compile import parse_params as parse
 
 C_SCALARS = {"int64": "long long", "int32": "int", "float64": "double", "float32": "float"}
-
-
-def parse(params: str) -> list[tuple[bool, str, str]]:
-    """``[(raw, type, name), ...]`` of an ElementwiseKernel parameter list."""
-    out = []
-    for item in params.split(","):
-        words = item.split()
-        out.append((words[0] == "raw", words[-2], words[-1]))
-    return out
 
 
 def harness(name: str, c_type: str) -> str:

@@ -20,6 +20,7 @@ import pytest
 
 from optimizers.fused import gpu
 from tests.kernels.test_gpu_compile import _nvrtc, nvrtc_compile  # the kernels' NVRTC tier helpers
+from tests.kernels.test_gpu_compile import parse_params as parse
 
 FLOAT16 = """
 #include <cuda_fp16.h>
@@ -31,16 +32,6 @@ struct float16 {
 """
 
 C_TYPES = {"float32": "float", "float64": "double", "float16": "float16", "int32": "int"}
-
-
-def parse(params: str):
-    """``[(raw, type, name), ...]`` of an ElementwiseKernel parameter list."""
-    out = []
-    for item in params.split(","):
-        words = item.split()
-        raw = words[0] == "raw"
-        out.append((raw, words[-2], words[-1]))
-    return out
 
 
 def harness(name: str, t: str, c: str) -> str:
